@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# qcow2 block driver.
+#
+#   make                build qcow2.ko against KDIR and qcow2ctl
+#   make demo           the main job end to end (in a guest kernel when the
+#                       running kernel cannot load modules)
+#   make check          install what is missing, build for every supported
+#                       kernel, run every test; ends with "N passed, N failed"
+#   make unit           host-side unit tests of the on-disk format code
+#   make deps           install the Debian packages the project needs
+#   make clean
+#
+# KDIR selects the kernel headers or tree; by default the running kernel's
+# build directory when it exists, else the newest Debian headers installed.
+# The module is built in build/<kernelrelease>/ and qcow2.ko links to it.
+#
+# (Kbuild, not this file, describes the module to the kernel's build.)
+
+KDIR ?= $(shell scripts/default-kdir.sh)
+CC ?= cc
+CFLAGS ?= -O2 -g
+USER_CFLAGS := $(CFLAGS) -Wall -Wextra -Werror -Iuapi -D_GNU_SOURCE
+UNIT_CFLAGS := -O1 -g -Wall -Werror -fsanitize=address,undefined \
+	-fno-sanitize-recover=all -Idriver -Iuserspace
+
+all: module qcow2ctl
+
+module:
+	@test -n "$(KDIR)" || { echo "no kernel headers found: set KDIR= or run 'make deps'" >&2; exit 1; }
+	@dir=$$(scripts/build-module.sh "$(KDIR)") && ln -sfn "$$dir/qcow2.ko" qcow2.ko && \
+		echo "built $$dir/qcow2.ko"
+
+# Test-only module that provokes kernel splats (selftests/splat/).
+splat:
+	@scripts/build-module.sh "$(KDIR)" selftests/splat > /dev/null
+
+qcow2ctl: userspace/qcow2ctl
+
+userspace/qcow2ctl: userspace/qcow2ctl.c uapi/linux/qcow2.h
+	$(CC) $(USER_CFLAGS) -o $@ userspace/qcow2ctl.c
+
+# Everything built for the host: the tool, the selftest programs (run in
+# guests) and the unit tests.
+tools: qcow2ctl unit-build
+	@$(MAKE) -s -C selftests all
+
+KSFT_DIR = $(shell scripts/kselftest-dir.sh)
+UNIT_SRC := driver/qcow2_format.c driver/qcow2_format.h userspace/kerncompat.h
+
+selftests/unit/format_test: selftests/unit/format_test.c $(UNIT_SRC)
+	$(CC) $(UNIT_CFLAGS) -I$(KSFT_DIR) -o $@ $< driver/qcow2_format.c
+
+unit-build: selftests/unit/format_test
+
+unit: unit-build
+	selftests/unit/run.sh
+
+deps:
+	scripts/deps.sh
+
+check:
+	scripts/check.sh
+
+demo:
+	scripts/demo.sh
+
+clean:
+	rm -rf build qcow2.ko userspace/qcow2ctl selftests/unit/format_test
+	$(MAKE) -s -C selftests clean
+
+.PHONY: all module splat qcow2ctl tools unit-build unit deps check demo clean

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * qcow2 on-disk format: constants, decoded header, validation and layout
+ * arithmetic.
+ *
+ * This file and qcow2_format.c build both in the kernel and in userspace
+ * (userspace/kerncompat.h supplies the kernel types there), so the parser
+ * that guards the kernel against hostile images is unit-tested and fuzzed
+ * on the host. Keep kernel-only calls out of both.
+ */
+#ifndef QCOW2_FORMAT_H
+#define QCOW2_FORMAT_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#include <linux/errno.h>
+#include <linux/compiler.h>
+#else
+#include "kerncompat.h"
+#endif
+
+#define QCOW2_MAGIC			0x514649fbU	/* "QFI\xfb" */
+
+#define QCOW2_V2_HEADER_LEN		72
+#define QCOW2_V3_MIN_HEADER_LEN		104
+/* What QEMU writes for version 3: up to and including compression_type. */
+#define QCOW2_V3_HEADER_LEN		112
+
+#define QCOW2_MIN_CLUSTER_BITS		9
+#define QCOW2_MAX_CLUSTER_BITS		21
+/* Extended L2 entries describe 32 subclusters of at least 512 bytes. */
+#define QCOW2_EXTL2_MIN_CLUSTER_BITS	14
+#define QCOW2_MAX_REFCOUNT_ORDER	6
+
+/* Implementation limits QEMU enforces; images beyond them do not exist. */
+#define QCOW2_MAX_L1_BYTES		(32ULL << 20)
+#define QCOW2_MAX_REFTABLE_BYTES	(8ULL << 20)
+#define QCOW2_MAX_SNAPSHOTS		65536U
+#define QCOW2_MAX_BACKING_NAME		1023U
+/* Host offsets are stored in bits 9..55 of table entries. */
+#define QCOW2_MAX_HOST_OFFSET		(1ULL << 56)
+
+/* Incompatible feature bits. */
+#define QCOW2_INCOMPAT_DIRTY		(1ULL << 0)
+#define QCOW2_INCOMPAT_CORRUPT		(1ULL << 1)
+#define QCOW2_INCOMPAT_DATA_FILE	(1ULL << 2)
+#define QCOW2_INCOMPAT_COMPRESSION	(1ULL << 3)
+#define QCOW2_INCOMPAT_EXTL2		(1ULL << 4)
+#define QCOW2_INCOMPAT_KNOWN		(QCOW2_INCOMPAT_DIRTY | \
+					 QCOW2_INCOMPAT_CORRUPT | \
+					 QCOW2_INCOMPAT_DATA_FILE | \
+					 QCOW2_INCOMPAT_COMPRESSION | \
+					 QCOW2_INCOMPAT_EXTL2)
+
+/* Compatible feature bits. */
+#define QCOW2_COMPAT_LAZY_REFCOUNTS	(1ULL << 0)
+
+/* Autoclear feature bits. */
+#define QCOW2_AUTOCLEAR_BITMAPS		(1ULL << 0)
+#define QCOW2_AUTOCLEAR_DATA_FILE_RAW	(1ULL << 1)
+
+#define QCOW2_COMPRESSION_DEFLATE	0
+#define QCOW2_COMPRESSION_ZSTD		1
+
+/* L1 entry: bits 9..55 offset of an L2 table, bit 63 COPIED. */
+#define QCOW2_L1E_OFFSET_MASK		0x00fffffffffffe00ULL
+#define QCOW2_L1E_RESERVED_MASK		0x7f000000000001ffULL
+
+/*
+ * Standard L2 entry: bit 63 COPIED, bit 62 compressed, bits 9..55 host
+ * offset, bit 0 reads-as-zero (version 3).
+ */
+#define QCOW2_OFLAG_COPIED		(1ULL << 63)
+#define QCOW2_OFLAG_COMPRESSED		(1ULL << 62)
+#define QCOW2_OFLAG_ZERO		(1ULL << 0)
+#define QCOW2_L2E_OFFSET_MASK		0x00fffffffffffe00ULL
+#define QCOW2_L2E_RESERVED_MASK		0x3f000000000001feULL
+
+/* Refcount table entry: bits 9..63 offset of a refcount block. */
+#define QCOW2_REFT_OFFSET_MASK		0xfffffffffffffe00ULL
+#define QCOW2_REFT_RESERVED_MASK	0x00000000000001ffULL
+
+/**
+ * struct qcow2_header - the image header, decoded to CPU byte order
+ *
+ * Version 2 images get the values version 3 defines as their implicit
+ * ones (refcount_order 4, header_length 72, no feature bits), so that
+ * code after decoding never asks which version it reads.
+ */
+struct qcow2_header {
+	u32 magic;
+	u32 version;
+	u64 backing_file_offset;
+	u32 backing_file_size;
+	u32 cluster_bits;
+	u64 size;
+	u32 crypt_method;
+	u32 l1_size;
+	u64 l1_table_offset;
+	u64 refcount_table_offset;
+	u32 refcount_table_clusters;
+	u32 nb_snapshots;
+	u64 snapshots_offset;
+	u64 incompatible_features;
+	u64 compatible_features;
+	u64 autoclear_features;
+	u32 refcount_order;
+	u32 header_length;
+	u8 compression_type;
+};
+
+/**
+ * struct qcow2_err - why a format check failed
+ * @msg: one line for the log, without the device name or a newline
+ *
+ * The format code cannot log (it also runs in userspace) and does not know
+ * which device it checks, so it hands the reason back to the caller.
+ */
+struct qcow2_err {
+	char msg[160];
+};
+
+__printf(3, 4)
+int qcow2_fail(struct qcow2_err *err, int errnum, const char *fmt, ...);
+
+static inline u32 qcow2_get_be32(const void *p)
+{
+	const u8 *b = p;
+
+	return (u32)b[0] << 24 | (u32)b[1] << 16 | (u32)b[2] << 8 | b[3];
+}
+
+static inline u64 qcow2_get_be64(const void *p)
+{
+	const u8 *b = p;
+
+	return (u64)qcow2_get_be32(b) << 32 | qcow2_get_be32(b + 4);
+}
+
+static inline void qcow2_put_be32(void *p, u32 v)
+{
+	u8 *b = p;
+
+	b[0] = v >> 24;
+	b[1] = v >> 16;
+	b[2] = v >> 8;
+	b[3] = v;
+}
+
+static inline void qcow2_put_be64(void *p, u64 v)
+{
+	qcow2_put_be32(p, v >> 32);
+	qcow2_put_be32((u8 *)p + 4, v);
+}
+
+/* Layout arithmetic; every function is exact for the whole u64 range. */
+
+/* Bytes in one L2 entry: 8, or 16 with extended L2. */
+static inline u32 qcow2_l2_entry_bytes(bool extended_l2)
+{
+	return extended_l2 ? 16 : 8;
+}
+
+/* log2 of the entries in one L2 table. */
+static inline u32 qcow2_l2_bits(u32 cluster_bits, bool extended_l2)
+{
+	return cluster_bits - (extended_l2 ? 4 : 3);
+}
+
+/* L1 entries needed to map @size bytes of guest data. */
+u64 qcow2_l1_entries_for(u64 size, u32 cluster_bits, bool extended_l2);
+
+/* Round @v up to a multiple of 1 << @bits; false if that overflows. */
+bool qcow2_round_up(u64 v, u32 bits, u64 *out);
+
+int qcow2_header_decode(struct qcow2_header *h, const void *buf, size_t len,
+			struct qcow2_err *err);
+int qcow2_header_check(const struct qcow2_header *h, u64 file_size,
+		       struct qcow2_err *err);
+size_t qcow2_header_encode(const struct qcow2_header *h, void *buf,
+			   size_t len);
+
+#endif /* QCOW2_FORMAT_H */

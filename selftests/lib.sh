@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared helpers of the guest-side selftests. Source it from a test script.
+#
+# Exit codes follow kselftest: 0 pass, 1 fail, 4 skip.
+
+QCOW2_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KSFT_PASS=0
+KSFT_FAIL=1
+KSFT_SKIP=4
+QCOW2_KO=$QCOW2_TOP/build/$(uname -r)/qcow2.ko
+QCOW2CTL=$QCOW2_TOP/userspace/qcow2ctl
+CONTROL=/dev/qcow2-control
+
+fail() { echo "FAIL: $*" >&2; exit $KSFT_FAIL; }
+skip() { echo "SKIP: $*" >&2; exit $KSFT_SKIP; }
+info() { echo "$*" >&2; }
+
+module_loaded() { [ -d /sys/module/qcow2 ]; }
+
+module_load() {
+	module_loaded && return 0
+	[ -r "$QCOW2_KO" ] || fail "$QCOW2_KO not built for $(uname -r)"
+	insmod "$QCOW2_KO" "$@" || fail "insmod $QCOW2_KO failed"
+	udev_settle "$CONTROL"
+}
+
+module_unload() {
+	module_loaded || return 0
+	rmmod qcow2 || fail "rmmod qcow2 failed"
+}
+
+# There is no udev in the guest; devtmpfs creates nodes synchronously with
+# device_add(), so this only guards against a missing node.
+udev_settle() {
+	local i
+	for i in $(seq 50); do
+		[ -e "$1" ] && return 0
+		sleep 0.1
+	done
+	fail "$1 did not appear"
+}
+
+kmemleak_available() { [ -w /sys/kernel/debug/kmemleak ]; }
+
+kmemleak_clear() {
+	kmemleak_available && echo clear > /sys/kernel/debug/kmemleak
+	return 0
+}
+
+# Scan for leaks and fail the test if any object is reported.
+kmemleak_check() {
+	local report
+	kmemleak_available || return 0
+	sleep 6		# kmemleak ignores objects younger than 5 s
+	echo scan > /sys/kernel/debug/kmemleak
+	echo scan > /sys/kernel/debug/kmemleak
+	report=$(cat /sys/kernel/debug/kmemleak)
+	if [ -n "$report" ]; then
+		echo "$report" | head -n 60 >&2
+		fail "kmemleak reports leaks"
+	fi
+}

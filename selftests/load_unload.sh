@@ -1,0 +1,19 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Load and unload the module 50 times; the control device must come and go
+# with it, and nothing may leak (kmemleak, where the kernel has it).
+. "$(dirname "$0")/lib.sh"
+
+module_unload
+kmemleak_clear
+for i in $(seq 50); do
+	module_load
+	[ -c "$CONTROL" ] || fail "cycle $i: $CONTROL missing after load"
+	grep -qw qcow2-control /proc/misc || fail "cycle $i: not in /proc/misc"
+	module_unload
+	[ ! -e /sys/module/qcow2 ] || fail "cycle $i: module still present"
+	[ ! -e "$CONTROL" ] || fail "cycle $i: $CONTROL left after unload"
+done
+kmemleak_check
+kmemleak_available || info "kmemleak not in this kernel; leak scan skipped"
+exit $KSFT_PASS

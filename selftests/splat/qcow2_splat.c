@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Test-only module that provokes the kernel splats the guest harness must
+ * catch, so that a harness which stopped noticing them fails its own test.
+ * Never part of the product: it is built only for "make check".
+ *
+ *   insmod qcow2_splat.ko provoke=warn,kasan,leak,lockdep,pin
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+
+static char *provoke = "";
+module_param(provoke, charp, 0444);
+MODULE_PARM_DESC(provoke, "comma-separated: warn, kasan, leak, lockdep, pin");
+
+static DEFINE_MUTEX(splat_a);
+static DEFINE_MUTEX(splat_b);
+
+static void splat_kasan(void)
+{
+	char *p = kmalloc(16, GFP_KERNEL);
+	size_t i = 16;
+
+	if (!p)
+		return;
+	/* Hide the index so the compiler cannot refuse the overflow. */
+	OPTIMIZER_HIDE_VAR(i);
+	pr_info("out-of-bounds read: %d\n", ((volatile char *)p)[i]);
+	kfree(p);
+}
+
+static void splat_leak(void)
+{
+	void *p = kmalloc(256, GFP_KERNEL);
+
+	/* The only reference dies with this frame. */
+	OPTIMIZER_HIDE_VAR(p);
+	pr_info("leaking an object of 256 bytes\n");
+}
+
+static void splat_lockdep(void)
+{
+	/* A before B, then B before A: a possible deadlock, never a real one. */
+	mutex_lock(&splat_a);
+	mutex_lock(&splat_b);
+	mutex_unlock(&splat_b);
+	mutex_unlock(&splat_a);
+
+	mutex_lock(&splat_b);
+	mutex_lock(&splat_a);
+	mutex_unlock(&splat_a);
+	mutex_unlock(&splat_b);
+}
+
+static int __init splat_init(void)
+{
+	char *list = kstrdup(provoke, GFP_KERNEL), *rest, *what;
+
+	if (!list)
+		return -ENOMEM;
+	rest = list;
+	while ((what = strsep(&rest, ","))) {
+		if (!strcmp(what, "warn"))
+			WARN(1, "qcow2_splat: provoked warning\n");
+		else if (!strcmp(what, "kasan"))
+			splat_kasan();
+		else if (!strcmp(what, "leak"))
+			splat_leak();
+		else if (!strcmp(what, "lockdep"))
+			splat_lockdep();
+		else if (!strcmp(what, "pin"))
+			__module_get(THIS_MODULE);	/* never put: rmmod fails */
+		else if (*what)
+			pr_err("unknown provocation '%s'\n", what);
+	}
+	kfree(list);
+	return 0;
+}
+
+static void __exit splat_exit(void)
+{
+}
+
+module_init(splat_init);
+module_exit(splat_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("qcow2 test harness: provokes kernel splats on purpose");
+MODULE_AUTHOR("The qcow2 block driver authors");

@@ -1,0 +1,469 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Host-side unit tests of the shared format code (driver/qcow2_format.c),
+ * built with AddressSanitizer and UBSan.
+ *
+ * With QCOW2_FIXTURES set to a directory of images made by qemu-img (see
+ * run.sh), every image there must decode and validate, and its name
+ * "vV-cB-rO[-...].qcow2" gives the version, cluster_bits and refcount_order
+ * expected.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "qcow2_format.h"
+#include "kselftest_harness.h"
+
+#define MiB (1ULL << 20)
+#define GiB (1ULL << 30)
+#define TiB (1ULL << 40)
+
+/* The layout qemu-img creates for a 1 GiB image with 64 KiB clusters. */
+static void good_header(struct qcow2_header *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->magic = QCOW2_MAGIC;
+	h->version = 3;
+	h->cluster_bits = 16;
+	h->size = GiB;
+	h->l1_size = 2;
+	h->l1_table_offset = 0x30000;
+	h->refcount_table_offset = 0x10000;
+	h->refcount_table_clusters = 1;
+	h->refcount_order = 4;
+	h->header_length = QCOW2_V3_HEADER_LEN;
+}
+
+#define FILE_SIZE 0x40000ULL
+
+/* Encode @h, decode it again and validate it against @file_size. */
+static int roundtrip(const struct qcow2_header *h, u64 file_size,
+		     struct qcow2_err *err)
+{
+	struct qcow2_header d;
+	u8 buf[4096];
+	size_t n;
+	int ret;
+
+	n = qcow2_header_encode(h, buf, sizeof(buf));
+	if (!n)
+		return -E2BIG;
+	memset(err, 0, sizeof(*err));
+	ret = qcow2_header_decode(&d, buf, sizeof(buf), err);
+	if (ret)
+		return ret;
+	return qcow2_header_check(&d, file_size, err);
+}
+
+#define EXPECT_REFUSED(h, errnum, needle) do {				\
+	struct qcow2_err __e;						\
+	EXPECT_EQ(-(errnum), roundtrip(&(h), FILE_SIZE, &__e));		\
+	EXPECT_NE(NULL, strstr(__e.msg, (needle)))			\
+		TH_LOG("message \"%s\" lacks \"%s\"", __e.msg, (needle)); \
+} while (0)
+
+TEST(good_v3_roundtrip)
+{
+	struct qcow2_header h, d;
+	struct qcow2_err err = { { 0 } };
+	u8 buf[512];
+
+	good_header(&h);
+	h.compatible_features = QCOW2_COMPAT_LAZY_REFCOUNTS;
+	h.autoclear_features = 1ULL << 40;
+	ASSERT_EQ(QCOW2_V3_HEADER_LEN, qcow2_header_encode(&h, buf, sizeof(buf)));
+	ASSERT_EQ(0, qcow2_header_decode(&d, buf, sizeof(buf), &err));
+	ASSERT_EQ(0, memcmp(&h, &d, sizeof(h)));
+	EXPECT_EQ(0, qcow2_header_check(&d, FILE_SIZE, &err)) TH_LOG("%s", err.msg);
+	/* Big-endian on disk. */
+	EXPECT_EQ(0, memcmp(buf, "QFI\xfb\0\0\0\3", 8));
+	EXPECT_EQ(16, buf[23]);
+}
+
+TEST(good_v2_implicit_fields)
+{
+	struct qcow2_header h, d;
+	struct qcow2_err err;
+	u8 buf[512];
+
+	good_header(&h);
+	h.version = 2;
+	ASSERT_EQ(QCOW2_V2_HEADER_LEN, qcow2_header_encode(&h, buf, sizeof(buf)));
+	/* Whatever follows a version 2 header is not header. */
+	memset(buf + QCOW2_V2_HEADER_LEN, 0xff, sizeof(buf) - QCOW2_V2_HEADER_LEN);
+	ASSERT_EQ(0, qcow2_header_decode(&d, buf, sizeof(buf), &err));
+	EXPECT_EQ(4, d.refcount_order);
+	EXPECT_EQ(QCOW2_V2_HEADER_LEN, d.header_length);
+	EXPECT_EQ(0, d.incompatible_features);
+	EXPECT_EQ(0, qcow2_header_check(&d, FILE_SIZE, &err)) TH_LOG("%s", err.msg);
+}
+
+TEST(bad_magic_and_version)
+{
+	struct qcow2_header h;
+
+	good_header(&h);
+	h.magic = 0x514649fa;
+	EXPECT_REFUSED(h, EINVAL, "bad magic");
+	good_header(&h);
+	h.version = 1;
+	EXPECT_REFUSED(h, EOPNOTSUPP, "version 1");
+	h.version = 4;
+	EXPECT_REFUSED(h, EOPNOTSUPP, "version 4");
+}
+
+TEST(truncated)
+{
+	struct qcow2_header h, d;
+	struct qcow2_err err;
+	u8 buf[512];
+
+	good_header(&h);
+	qcow2_header_encode(&h, buf, sizeof(buf));
+	EXPECT_EQ(-EINVAL, qcow2_header_decode(&d, buf, 71, &err));
+	EXPECT_EQ(-EINVAL, qcow2_header_decode(&d, buf, 103, &err));
+	/* A 104-byte buffer cannot hold the compression type of a 112-byte header. */
+	EXPECT_EQ(-EINVAL, qcow2_header_decode(&d, buf, 104, &err));
+	EXPECT_EQ(0, qcow2_header_decode(&d, buf, 112, &err));
+}
+
+TEST(cluster_bits)
+{
+	struct qcow2_header h;
+	struct qcow2_err err;
+
+	good_header(&h);
+	h.cluster_bits = 8;
+	EXPECT_REFUSED(h, EINVAL, "cluster_bits 8");
+	h.cluster_bits = 22;
+	EXPECT_REFUSED(h, EINVAL, "cluster_bits 22");
+
+	/* 512-byte clusters: tables at cluster-aligned offsets, 1 MiB image. */
+	good_header(&h);
+	h.cluster_bits = 9;
+	h.size = MiB;
+	h.l1_size = 32;
+	h.refcount_table_offset = 512;
+	h.l1_table_offset = 1536;
+	h.header_length = 104;
+	EXPECT_EQ(0, roundtrip(&h, FILE_SIZE, &err)) TH_LOG("%s", err.msg);
+
+	good_header(&h);
+	h.cluster_bits = 21;
+	h.refcount_table_offset = 2 * MiB;
+	h.l1_table_offset = 4 * MiB;
+	h.l1_size = 1;
+	EXPECT_EQ(0, roundtrip(&h, 6 * MiB, &err)) TH_LOG("%s", err.msg);
+}
+
+TEST(header_length)
+{
+	struct qcow2_header h;
+
+	good_header(&h);
+	h.header_length = 100;
+	EXPECT_REFUSED(h, EINVAL, "header_length");
+	h.header_length = 108;
+	EXPECT_REFUSED(h, EINVAL, "multiple of 8");
+	good_header(&h);
+	h.cluster_bits = 9;
+	h.size = 512;
+	h.l1_size = 1;
+	h.refcount_table_offset = 512;
+	h.l1_table_offset = 1024;
+	h.header_length = 520;
+	EXPECT_REFUSED(h, EINVAL, "exceeds the cluster size");
+}
+
+TEST(incompatible_features)
+{
+	struct qcow2_header h;
+	struct qcow2_err err;
+
+	good_header(&h);
+	h.incompatible_features = 1ULL << 5;
+	EXPECT_REFUSED(h, EOPNOTSUPP, "incompatible feature bit 5");
+	h.incompatible_features = QCOW2_INCOMPAT_DIRTY | 1ULL << 63;
+	EXPECT_REFUSED(h, EOPNOTSUPP, "bit 63");
+	h.incompatible_features = QCOW2_INCOMPAT_DATA_FILE;
+	EXPECT_REFUSED(h, EOPNOTSUPP, "external data file");
+
+	/* Dirty and corrupt are policy for the caller, not format errors. */
+	h.incompatible_features = QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT;
+	EXPECT_EQ(0, roundtrip(&h, FILE_SIZE, &err)) TH_LOG("%s", err.msg);
+}
+
+TEST(encryption)
+{
+	struct qcow2_header h;
+
+	good_header(&h);
+	h.crypt_method = 1;
+	EXPECT_REFUSED(h, EOPNOTSUPP, "encrypted");
+	h.crypt_method = 2;
+	EXPECT_REFUSED(h, EOPNOTSUPP, "encrypted");
+}
+
+TEST(compression_type)
+{
+	struct qcow2_header h;
+	struct qcow2_err err;
+
+	good_header(&h);
+	h.compression_type = QCOW2_COMPRESSION_ZSTD;
+	EXPECT_REFUSED(h, EINVAL, "does not match");
+	h.incompatible_features = QCOW2_INCOMPAT_COMPRESSION;
+	EXPECT_EQ(0, roundtrip(&h, FILE_SIZE, &err)) TH_LOG("%s", err.msg);
+	h.compression_type = QCOW2_COMPRESSION_DEFLATE;
+	EXPECT_REFUSED(h, EINVAL, "does not match");
+	h.compression_type = 2;
+	EXPECT_REFUSED(h, EOPNOTSUPP, "compression type 2");
+}
+
+TEST(extended_l2)
+{
+	struct qcow2_header h;
+	struct qcow2_err err;
+
+	good_header(&h);
+	h.incompatible_features = QCOW2_INCOMPAT_EXTL2;
+	h.l1_size = 4;	/* 16-byte entries halve what an L2 table maps */
+	EXPECT_EQ(0, roundtrip(&h, FILE_SIZE, &err)) TH_LOG("%s", err.msg);
+	h.l1_size = 3;
+	EXPECT_REFUSED(h, EINVAL, "too small");
+
+	good_header(&h);
+	h.incompatible_features = QCOW2_INCOMPAT_EXTL2;
+	h.cluster_bits = 13;
+	h.size = MiB;
+	h.l1_size = 1;
+	h.refcount_table_offset = 0x2000;
+	h.l1_table_offset = 0x4000;
+	EXPECT_REFUSED(h, EINVAL, "extended L2");
+	h.cluster_bits = 14;
+	h.refcount_table_offset = 0x4000;
+	h.l1_table_offset = 0x8000;
+	EXPECT_EQ(0, roundtrip(&h, FILE_SIZE, &err)) TH_LOG("%s", err.msg);
+}
+
+TEST(refcount_order)
+{
+	struct qcow2_header h;
+	struct qcow2_err err;
+
+	good_header(&h);
+	for (h.refcount_order = 0; h.refcount_order <= 6; h.refcount_order++)
+		EXPECT_EQ(0, roundtrip(&h, FILE_SIZE, &err)) TH_LOG("%s", err.msg);
+	h.refcount_order = 7;
+	EXPECT_REFUSED(h, EINVAL, "refcount_order 7");
+}
+
+TEST(virtual_size)
+{
+	struct qcow2_header h;
+
+	good_header(&h);
+	h.size = GiB + 1;
+	EXPECT_REFUSED(h, EINVAL, "multiple of 512");
+	/* Two L1 entries map 1 GiB; one sector more needs a third. */
+	h.size = GiB + 512;
+	EXPECT_REFUSED(h, EINVAL, "too small");
+	h.size = ~0ULL << 9;
+	EXPECT_REFUSED(h, EINVAL, "too small");
+}
+
+TEST(l1_table)
+{
+	struct qcow2_header h;
+
+	good_header(&h);
+	h.l1_size = 4 * 1024 * 1024 + 1;	/* 32 MiB + 8 */
+	EXPECT_REFUSED(h, EFBIG, "too large");
+	good_header(&h);
+	h.l1_table_offset = 0x30200;
+	EXPECT_REFUSED(h, EINVAL, "not cluster aligned");
+	h.l1_table_offset = 0;
+	EXPECT_REFUSED(h, EINVAL, "overlaps the header");
+	h.l1_table_offset = 0x40000;
+	EXPECT_REFUSED(h, EINVAL, "past the end of the file");
+	h.l1_table_offset = ~0ULL << 16;
+	EXPECT_REFUSED(h, EINVAL, "out of range");
+	h.l1_table_offset = QCOW2_MAX_HOST_OFFSET - 0x10000;
+	h.l1_size = 8192 + 1;	/* one entry past the last valid offset */
+	EXPECT_REFUSED(h, EINVAL, "out of range");
+	good_header(&h);
+	h.l1_table_offset = 0x10000;
+	EXPECT_REFUSED(h, EINVAL, "overlap");
+}
+
+TEST(refcount_table)
+{
+	struct qcow2_header h;
+
+	good_header(&h);
+	h.refcount_table_clusters = 0;
+	EXPECT_REFUSED(h, EINVAL, "no refcount table");
+	h.refcount_table_clusters = 129;	/* 8 MiB + 64 KiB */
+	EXPECT_REFUSED(h, EFBIG, "too large");
+	h.refcount_table_clusters = 3;
+	EXPECT_REFUSED(h, EINVAL, "overlap");
+	good_header(&h);
+	h.refcount_table_offset = 0x10008;
+	EXPECT_REFUSED(h, EINVAL, "not cluster aligned");
+	h.refcount_table_offset = 0x50000;
+	EXPECT_REFUSED(h, EINVAL, "past the end of the file");
+	h.refcount_table_offset = ~0ULL << 16;
+	EXPECT_REFUSED(h, EINVAL, "out of range");
+}
+
+TEST(backing_file_name)
+{
+	struct qcow2_header h;
+	struct qcow2_err err;
+
+	good_header(&h);
+	h.backing_file_offset = 0x200;
+	h.backing_file_size = 1023;
+	EXPECT_EQ(0, roundtrip(&h, FILE_SIZE, &err)) TH_LOG("%s", err.msg);
+	h.backing_file_size = 1024;
+	EXPECT_REFUSED(h, EINVAL, "backing file name");
+	h.backing_file_size = 16;
+	h.backing_file_offset = 0x10000 - 15;
+	EXPECT_REFUSED(h, EINVAL, "backing file name");
+	h.backing_file_offset = ~0ULL - 4;
+	EXPECT_REFUSED(h, EINVAL, "backing file name");
+	h.backing_file_offset = 64;
+	EXPECT_REFUSED(h, EINVAL, "overlaps the header");
+}
+
+TEST(snapshots)
+{
+	struct qcow2_header h;
+	struct qcow2_err err;
+
+	good_header(&h);
+	h.nb_snapshots = QCOW2_MAX_SNAPSHOTS + 1;
+	EXPECT_REFUSED(h, EINVAL, "snapshots exceed");
+	h.nb_snapshots = 1;
+	h.snapshots_offset = 0x20000;
+	EXPECT_EQ(0, roundtrip(&h, FILE_SIZE, &err)) TH_LOG("%s", err.msg);
+	h.snapshots_offset = 0x20001;
+	EXPECT_REFUSED(h, EINVAL, "snapshot table offset");
+	h.snapshots_offset = 0x40000;
+	EXPECT_REFUSED(h, EINVAL, "past the end of the file");
+}
+
+TEST(l1_entries_for)
+{
+	EXPECT_EQ(0, qcow2_l1_entries_for(0, 16, false));
+	EXPECT_EQ(1, qcow2_l1_entries_for(512, 16, false));
+	EXPECT_EQ(1, qcow2_l1_entries_for(512 * MiB, 16, false));
+	EXPECT_EQ(2, qcow2_l1_entries_for(512 * MiB + 512, 16, false));
+	EXPECT_EQ(2, qcow2_l1_entries_for(GiB, 16, false));
+	EXPECT_EQ(4, qcow2_l1_entries_for(GiB, 16, true));
+	EXPECT_EQ(2048, qcow2_l1_entries_for(TiB, 16, false));
+	EXPECT_EQ(32, qcow2_l1_entries_for(MiB, 9, false));
+	EXPECT_EQ(1, qcow2_l1_entries_for(TiB, 21, false) / 2);
+	/* No overflow at the top of the range. */
+	EXPECT_EQ(1ULL << 49, qcow2_l1_entries_for(~0ULL, 9, false));
+	EXPECT_EQ(1ULL << 26, qcow2_l1_entries_for(~0ULL, 21, true));
+}
+
+TEST(round_up)
+{
+	u64 v;
+
+	ASSERT_TRUE(qcow2_round_up(1, 16, &v));
+	EXPECT_EQ(0x10000, v);
+	ASSERT_TRUE(qcow2_round_up(0x10000, 16, &v));
+	EXPECT_EQ(0x10000, v);
+	ASSERT_TRUE(qcow2_round_up(0, 16, &v));
+	EXPECT_EQ(0, v);
+	EXPECT_FALSE(qcow2_round_up(~0ULL - 10, 16, &v));
+	ASSERT_TRUE(qcow2_round_up(~0ULL << 16, 16, &v));
+}
+
+/*
+ * Random corruption of a valid header must never crash the parser (the
+ * sanitizers watch) and must never be accepted with its tables outside the
+ * file.
+ */
+TEST(mutated_headers)
+{
+	struct qcow2_header h, d;
+	struct qcow2_err err;
+	u8 good[512], buf[512];
+	unsigned int i, j, seed = 1;
+
+	good_header(&h);
+	qcow2_header_encode(&h, good, sizeof(good));
+	for (i = 0; i < 200000; i++) {
+		memcpy(buf, good, sizeof(buf));
+		for (j = 0; j < 1 + i % 4; j++) {
+			seed = seed * 1103515245 + 12345;
+			buf[(seed >> 8) % QCOW2_V3_HEADER_LEN] ^= 1u << ((seed >> 4) & 7);
+		}
+		if (qcow2_header_decode(&d, buf, sizeof(buf), &err) ||
+		    qcow2_header_check(&d, FILE_SIZE, &err))
+			continue;
+		ASSERT_LE(d.refcount_table_offset +
+			  ((u64)d.refcount_table_clusters << d.cluster_bits),
+			  FILE_SIZE);
+		ASSERT_LE(d.l1_table_offset + (u64)d.l1_size * 8, FILE_SIZE);
+	}
+}
+
+TEST(qemu_img_fixtures)
+{
+	const char *dir = getenv("QCOW2_FIXTURES");
+	struct dirent *de;
+	int count = 0;
+	DIR *d;
+
+	if (!dir)
+		SKIP(return, "QCOW2_FIXTURES not set (selftests/unit/run.sh sets it)");
+	d = opendir(dir);
+	ASSERT_NE(NULL, d);
+	while ((de = readdir(d))) {
+		struct qcow2_header h;
+		struct qcow2_err err = { { 0 } };
+		unsigned int ver, bits, order;
+		char path[4096];
+		u8 buf[4096];
+		struct stat st;
+		ssize_t n;
+		int fd;
+
+		if (sscanf(de->d_name, "v%u-c%u-r%u", &ver, &bits, &order) != 3)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		fd = open(path, O_RDONLY);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, fstat(fd, &st));
+		n = pread(fd, buf, sizeof(buf), 0);
+		close(fd);
+		ASSERT_LT(0, n);
+		ASSERT_EQ(0, qcow2_header_decode(&h, buf, n, &err))
+			TH_LOG("%s: %s", de->d_name, err.msg);
+		ASSERT_EQ(0, qcow2_header_check(&h, st.st_size, &err))
+			TH_LOG("%s: %s", de->d_name, err.msg);
+		EXPECT_EQ(ver, h.version) TH_LOG("%s", de->d_name);
+		EXPECT_EQ(bits, h.cluster_bits) TH_LOG("%s", de->d_name);
+		EXPECT_EQ(order, h.refcount_order) TH_LOG("%s", de->d_name);
+		if (strstr(de->d_name, "-lazy"))
+			EXPECT_EQ(QCOW2_COMPAT_LAZY_REFCOUNTS, h.compatible_features);
+		if (strstr(de->d_name, "-extl2"))
+			EXPECT_TRUE(h.incompatible_features & QCOW2_INCOMPAT_EXTL2);
+		if (strstr(de->d_name, "-zstd"))
+			EXPECT_EQ(QCOW2_COMPRESSION_ZSTD, h.compression_type);
+		if (strstr(de->d_name, "-backing"))
+			EXPECT_NE(0, h.backing_file_offset);
+		count++;
+	}
+	closedir(d);
+	EXPECT_LT(0, count) TH_LOG("no fixtures in %s", dir);
+}
+
+TEST_HARNESS_MAIN

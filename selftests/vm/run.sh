@@ -1,0 +1,195 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# run.sh [options] [--] [TEST...]
+#
+# Boot a guest kernel under QEMU (TCG), load the module built for it, run
+# the selftests inside it and print TAP. The run fails when a test fails,
+# when the guest does not report back in time, when a module does not
+# unload, and when the guest's kernel log shows a splat (KASAN, UBSAN,
+# lockdep, kmemleak, WARNING, BUG, Oops, panic, hung task, soft lockup).
+#
+# Options:
+#   -k KERNEL   6.1, 6.12 (Debian's stock kernels) or debug (the project's
+#               KASAN + lockdep kernel, built on first use); default 6.12
+#   -t SECONDS  time the whole guest run may take (default 900, x4 debug)
+#   -m MEMORY   guest memory (default 2G, 4G for debug)
+#   -o DIR      where the logs go (default build/vm/KERNEL)
+#   -c COMMAND  run COMMAND in the guest instead of the test runner
+#   -q          print only the TAP result lines
+# TEST names a selftest (see selftests/Makefile); default: all of them.
+
+set -euo pipefail
+. "$(dirname "$0")/../../scripts/lib.sh"
+
+kind=6.12
+timeout=
+mem=
+out=
+cmd=
+quiet=0
+while getopts "k:t:m:o:c:q" opt; do
+	case $opt in
+	k) kind=$OPTARG ;;
+	t) timeout=$OPTARG ;;
+	m) mem=$OPTARG ;;
+	o) out=$OPTARG ;;
+	c) cmd=$OPTARG ;;
+	q) quiet=1 ;;
+	*) sed -n '4,22s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+
+case $kind in
+debug)
+	tree=$("$QCOW2_TOP/selftests/vm/debug-kernel.sh")
+	kdir=$tree
+	image=$tree/arch/x86/boot/bzImage
+	: "${timeout:=3600}" "${mem:=4G}"
+	;;
+6.1|6.12)
+	krel=$(stock_kernels | grep -E "^${kind//./\\.}[.-]" || true)
+	[ -n "$krel" ] || die "no Debian $kind kernel installed (make deps)"
+	kdir=$(kdir_of "$krel") || die "no headers for $krel (make deps)"
+	image=/boot/vmlinuz-$krel
+	: "${timeout:=900}" "${mem:=2G}"
+	;;
+*)
+	die "unknown kernel '$kind': use 6.1, 6.12 or debug"
+	;;
+esac
+krel=$(kernel_release "$kdir")
+[ -r "$image" ] || die "cannot read kernel image $image"
+
+make -s -C "$QCOW2_TOP" KDIR="$kdir" module splat tools >&2
+
+if [ -z "$cmd" ]; then
+	[ $# -gt 0 ] || set -- $(make -s -C "$QCOW2_TOP/selftests" list)
+	cmd="selftests/run_tests.sh $*"
+fi
+
+out=${out:-$QCOW2_TOP/build/vm/$kind}
+rm -rf "$out"
+mkdir -p "$out/share"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The initramfs: static busybox, /init, and the modules needed to reach
+# the host's root over 9p (built in on the debug kernel).
+ird=$work/initramfs
+mkdir -p "$ird"/{bin,dev,proc,sys,modules}
+cp /bin/busybox "$ird/bin/busybox"
+cp "$QCOW2_TOP/selftests/vm/init" "$ird/init"
+chmod 755 "$ird/init"
+: > "$ird/modules/order"
+if [ -d "/lib/modules/$krel" ]; then
+	for m in virtio_pci 9pnet_virtio 9p virtio_blk; do
+		modprobe -S "$krel" --show-depends "$m"
+	done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }' |
+	while read -r ko; do
+		name=${ko##*/}
+		case $name in
+		*.ko.xz) xz -dc "$ko" > "$ird/modules/${name%.xz}"; name=${name%.xz} ;;
+		*.ko.zst) zstd -qdc "$ko" > "$ird/modules/${name%.zst}"; name=${name%.zst} ;;
+		*) cp "$ko" "$ird/modules/$name" ;;
+		esac
+		echo "$name" >> "$ird/modules/order"
+	done
+fi
+{
+	printf 'QCOW2_TOP=%q\n' "$QCOW2_TOP"
+	printf 'QCOW2_KIND=%q\n' "$kind"
+	printf 'QCOW2_CMD=%q\n' "$cmd"
+} > "$ird/qcow2-guest.env"
+(cd "$ird" && find . | cpio -o -H newc --quiet) | gzip -1 > "$work/initramfs.gz"
+
+# A sparse scratch disk for tests that want a real filesystem under their
+# images (selftests/lib.sh formats and mounts it on demand).
+truncate -s 256G "$work/scratch.img"
+
+console=$out/console.log
+start=$(date +%s)
+set +e
+timeout -k 10 "$timeout" qemu-system-x86_64 \
+	-accel tcg -cpu max -smp 2 -m "$mem" \
+	-nodefaults -display none -no-reboot \
+	-serial "file:$console" \
+	-kernel "$image" -initrd "$work/initramfs.gz" \
+	-append "console=ttyS0 loglevel=5 panic=-1 oops=panic" \
+	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+	-virtfs "local,path=$out/share,mount_tag=qcow2out,security_model=none" \
+	-drive "file=$work/scratch.img,format=raw,if=virtio,cache=none,aio=threads" \
+	> "$out/qemu.log" 2>&1
+qrc=$?
+set -e
+elapsed=$(( $(date +%s) - start ))
+
+fail=0
+result() { # result OK|FAIL DESCRIPTION
+	if [ "$1" = OK ]; then
+		echo "ok - $kind: $2"
+	else
+		echo "not ok - $kind: $2"
+		fail=1
+	fi
+}
+
+# The guest's own output: the test runner's TAP, with its diagnostics.
+if [ -r "$out/share/output.log" ]; then
+	if [ "$quiet" = 1 ]; then
+		grep -E '^(not )?ok ' "$out/share/output.log" |
+			sed -E "s/^(not )?ok [0-9]+ /\\1ok - $kind: /" || true
+	else
+		sed -E "s/^(not )?ok [0-9]+ /\\1ok - $kind: /" "$out/share/output.log"
+	fi
+fi
+
+marker=$(grep -a -o 'QCOW2-GUEST-DONE rc=[0-9]*' "$console" | tail -n 1 || true)
+if [ -z "$marker" ]; then
+	if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+		result FAIL "guest did not report back within $timeout s"
+	else
+		result FAIL "guest died before reporting back (qemu exit $qrc)"
+	fi
+	tail -n 50 "$console" | sed 's/^/# console: /'
+else
+	grc=${marker##*rc=}
+	result OK "guest reported back in $elapsed s"
+	[ "$grc" = 0 ] || result FAIL "guest command exited with status $grc"
+fi
+
+# Splats, from the console (survives a panic) and the guest's dmesg (has
+# the messages below the console log level), plus kmemleak's report.
+splat_re='BUG:|WARNING:|Oops|UBSAN:|general protection fault|Kernel panic|kernel BUG at'
+splat_re+='|INFO: task .* blocked for more than|soft lockup|rcu_.* detected stall'
+splat_re+='|possible circular locking|possible recursive locking|inconsistent lock state'
+splat_re+='|suspicious RCU usage|bad unlock balance|kmemleak: [0-9]+ new suspected'
+cat "$console" "$out/share/dmesg.log" 2>/dev/null > "$out/kernel.log"
+kinds=()
+grep -aEq 'BUG: KASAN|KASAN: ' "$out/kernel.log" && kinds+=(KASAN)
+grep -aEq 'UBSAN:' "$out/kernel.log" && kinds+=(UBSAN)
+grep -aEq 'possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|bad unlock balance' \
+	"$out/kernel.log" && kinds+=(lockdep)
+if grep -aq 'unreferenced object' "$out/share/kmemleak.log" 2>/dev/null ||
+   grep -aEq 'kmemleak: [0-9]+ new suspected' "$out/kernel.log"; then
+	kinds+=(kmemleak)
+fi
+grep -aEq 'WARNING:|cut here' "$out/kernel.log" && kinds+=(WARNING)
+grep -aEq 'BUG:|kernel BUG at' "$out/kernel.log" && kinds+=(BUG)
+grep -aEq 'Oops|general protection fault|Kernel panic' "$out/kernel.log" && kinds+=(Oops)
+grep -aEq 'blocked for more than|soft lockup|detected stall' "$out/kernel.log" && kinds+=(hang)
+if [ ${#kinds[@]} -eq 0 ]; then
+	result OK "kernel log free of splats"
+else
+	result FAIL "kernel log has splats: ${kinds[*]}"
+	grep -aE -A 12 "$splat_re" "$out/kernel.log" | head -n 120 | sed 's/^/# splat: /'
+	grep -a -A 12 'unreferenced object' "$out/share/kmemleak.log" 2>/dev/null |
+		head -n 60 | sed 's/^/# kmemleak: /'
+fi
+
+if grep -qE '^not ok ' "$out/share/output.log" 2>/dev/null; then
+	fail=1
+fi
+echo "# logs in $out"
+exit $fail
