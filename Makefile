@@ -45,7 +45,7 @@ userspace/qcow2ctl: userspace/qcow2ctl.c uapi/linux/qcow2.h
 tools: qcow2ctl unit-build
 	@$(MAKE) -s -C selftests all
 
-KSFT_DIR = $(shell scripts/kselftest-dir.sh)
+KSFT_DIR = $(shell scripts/linux-src.sh)/tools/testing/selftests
 UNIT_SRC := driver/qcow2_format.c driver/qcow2_format.h userspace/kerncompat.h
 
 selftests/unit/format_test: selftests/unit/format_test.c $(UNIT_SRC)

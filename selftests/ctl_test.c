@@ -62,7 +62,7 @@ TEST_F(ctl, version_reserved_nonzero)
 	struct qcow2_version v;
 	unsigned int i;
 
-	for (i = 0; i < sizeof(v.reserved) / sizeof(v.reserved[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(v.reserved); i++) {
 		memset(&v, 0, sizeof(v));
 		v.reserved[i] = 1ULL << (i * 9 % 64);
 		EXPECT_EQ(-1, ioctl(self->fd, QCOW2_IOC_VERSION, &v));
@@ -94,7 +94,7 @@ TEST_F(ctl, unknown_commands)
 	};
 	unsigned int i;
 
-	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(cmds); i++) {
 		EXPECT_EQ(-1, ioctl(self->fd, cmds[i], &v));
 		EXPECT_EQ(ENOTTY, errno) TH_LOG("command 0x%lx", cmds[i]);
 	}

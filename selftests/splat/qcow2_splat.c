@@ -4,7 +4,7 @@
  * catch, so that a harness which stopped noticing them fails its own test.
  * Never part of the product: it is built only for "make check".
  *
- *   insmod qcow2_splat.ko provoke=warn,kasan,leak,lockdep,pin
+ *   insmod qcow2_splat.ko provoke=warn,kasan,leak,lockdep,pin,oops
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -15,7 +15,7 @@
 
 static char *provoke = "";
 module_param(provoke, charp, 0444);
-MODULE_PARM_DESC(provoke, "comma-separated: warn, kasan, leak, lockdep, pin");
+MODULE_PARM_DESC(provoke, "comma-separated: warn, kasan, leak, lockdep, pin, oops");
 
 static DEFINE_MUTEX(splat_a);
 static DEFINE_MUTEX(splat_b);
@@ -29,7 +29,7 @@ static void splat_kasan(void)
 		return;
 	/* Hide the index so the compiler cannot refuse the overflow. */
 	OPTIMIZER_HIDE_VAR(i);
-	pr_info("out-of-bounds read: %d\n", ((volatile char *)p)[i]);
+	pr_info("out-of-bounds read: %d\n", READ_ONCE(p[i]));
 	kfree(p);
 }
 
@@ -56,6 +56,14 @@ static void splat_lockdep(void)
 	mutex_unlock(&splat_b);
 }
 
+static void splat_oops(void)
+{
+	int *p = NULL;
+
+	OPTIMIZER_HIDE_VAR(p);
+	pr_info("NULL dereference: %d\n", READ_ONCE(*p));
+}
+
 static int __init splat_init(void)
 {
 	char *list = kstrdup(provoke, GFP_KERNEL), *rest, *what;
@@ -72,6 +80,8 @@ static int __init splat_init(void)
 			splat_leak();
 		else if (!strcmp(what, "lockdep"))
 			splat_lockdep();
+		else if (!strcmp(what, "oops"))
+			splat_oops();
 		else if (!strcmp(what, "pin"))
 			__module_get(THIS_MODULE);	/* never put: rmmod fails */
 		else if (*what)

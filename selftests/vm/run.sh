@@ -152,7 +152,7 @@ if [ -z "$marker" ]; then
 	else
 		result FAIL "guest died before reporting back (qemu exit $qrc)"
 	fi
-	tail -n 50 "$console" | sed 's/^/# console: /'
+	tail -n 50 "$console" | sed 's/^/# console: /' || true
 else
 	grc=${marker##*rc=}
 	result OK "guest reported back in $elapsed s"
@@ -165,7 +165,7 @@ splat_re='BUG:|WARNING:|Oops|UBSAN:|general protection fault|Kernel panic|kernel
 splat_re+='|INFO: task .* blocked for more than|soft lockup|rcu_.* detected stall'
 splat_re+='|possible circular locking|possible recursive locking|inconsistent lock state'
 splat_re+='|suspicious RCU usage|bad unlock balance|kmemleak: [0-9]+ new suspected'
-cat "$console" "$out/share/dmesg.log" 2>/dev/null > "$out/kernel.log"
+cat "$console" "$out/share/dmesg.log" > "$out/kernel.log" 2>/dev/null || true
 kinds=()
 grep -aEq 'BUG: KASAN|KASAN: ' "$out/kernel.log" && kinds+=(KASAN)
 grep -aEq 'UBSAN:' "$out/kernel.log" && kinds+=(UBSAN)
@@ -183,8 +183,9 @@ if [ ${#kinds[@]} -eq 0 ]; then
 	result OK "kernel log free of splats"
 else
 	result FAIL "kernel log has splats: ${kinds[*]}"
-	grep -aE -A 12 "$splat_re" "$out/kernel.log" | head -n 120 | sed 's/^/# splat: /'
-	grep -a -A 12 'unreferenced object' "$out/share/kmemleak.log" 2>/dev/null |
+	{ grep -aE -A 12 "$splat_re" "$out/kernel.log" || true; } |
+		head -n 120 | sed 's/^/# splat: /'
+	{ grep -a -A 12 'unreferenced object' "$out/share/kmemleak.log" 2>/dev/null || true; } |
 		head -n 60 | sed 's/^/# kmemleak: /'
 fi
 

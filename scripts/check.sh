@@ -1,0 +1,123 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# "make check": install what is missing, build for every supported kernel,
+# run the unit tests on the host and the selftests in a guest of each
+# kernel, test the harness itself, and end with one line
+# "N passed, N failed, N skipped". Exit status 0 only if nothing failed.
+#
+# QCOW2_KERNELS limits the guest kernels (default "6.1 6.12 debug").
+
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$QCOW2_TOP" || exit 1
+
+kernels=${QCOW2_KERNELS:-6.1 6.12 debug}
+logdir=$QCOW2_TOP/build/check
+rm -rf "$logdir"
+mkdir -p "$logdir"
+results=$logdir/results
+: > "$results"
+t0=$(date +%s)
+
+section() { printf '\n=== %s (%d s)\n' "$*" $(( $(date +%s) - t0 )); }
+
+# record ok|not ok|skip NAME
+record() {
+	echo "$1|$2" >> "$results"
+	case $1 in
+	ok) echo "ok - $2" ;;
+	skip) echo "ok - $2 # SKIP" ;;
+	*) echo "not ok - $2" ;;
+	esac
+}
+
+# step NAME COMMAND...: one result for one command; its output goes to a log.
+step() {
+	local name=$1 log
+	shift
+	log=$logdir/$(echo "$name" | tr -c 'A-Za-z0-9.\n-' _).log
+	if "$@" > "$log" 2>&1; then
+		record ok "$name"
+	else
+		record "not ok" "$name"
+		tail -n 30 "$log" | sed 's/^/# /'
+	fi
+}
+
+# tap PREFIX COMMAND...: one result per top-level TAP line the command
+# prints; its whole output is kept in a log and shown for failures.
+tap() {
+	local prefix=$1 log line name rc
+	shift
+	log=$logdir/$(echo "$prefix" | tr -c 'A-Za-z0-9.\n-' _).tap
+	"$@" > "$log" 2>&1
+	rc=$?
+	while IFS= read -r line; do
+		case $line in
+		"ok "*"# SKIP"*) name=${line#ok }; record skip "$prefix: ${name%% # SKIP*}" ;;
+		"ok "*) name=${line#ok }; record ok "$prefix: ${name%% # *}" ;;
+		"not ok "*) name=${line#not ok }; record "not ok" "$prefix: ${name%% # *}" ;;
+		esac
+	done < <(grep -E '^(not )?ok ' "$log" | sed -E 's/^((not )?ok) ([0-9]+|-) /\1 /')
+	# A command that failed without a failing TAP line still fails.
+	if [ "$rc" != 0 ] && ! grep -qE '^not ok ' "$log"; then
+		record "not ok" "$prefix: exited with status $rc"
+	fi
+	if [ "$rc" != 0 ]; then
+		grep -vE '^ok ' "$log" | tail -n 60 | sed 's/^/# /'
+	fi
+}
+
+section "packages"
+step "Debian packages installed" scripts/deps.sh
+if ! tail -n 1 "$results" | grep -q '^ok|'; then
+	echo "0 passed, 1 failed, 0 skipped"
+	exit 1
+fi
+
+section "builds"
+step "userspace builds (-Werror)" make -s tools
+step "checkpatch clean" scripts/checkpatch.sh
+for k in $kernels; do
+	case $k in
+	debug)
+		# The one slow step of a cold run: about 20 minutes, then cached.
+		step "debug kernel built from linux-source-6.12" \
+			selftests/vm/debug-kernel.sh
+		kdir=$(selftests/vm/debug-kernel.sh 2>/dev/null) || continue
+		;;
+	*)
+		krel=$(stock_kernels | grep -E "^${k//./\\.}[.-]")
+		kdir=$(kdir_of "$krel") || { record "not ok" "headers for $k"; continue; }
+		;;
+	esac
+	krel=$(kernel_release "$kdir")
+	step "qcow2.ko builds for $krel with W=1, no warnings" \
+		scripts/build-module.sh "$kdir"
+	step "test modules build for $krel" \
+		scripts/build-module.sh "$kdir" selftests/splat
+done
+
+section "unit tests (host)"
+tap "unit" selftests/unit/run.sh
+
+for k in $kernels; do
+	section "selftests in the $k guest"
+	tap "guest" selftests/vm/run.sh -q -k "$k"
+done
+
+section "the harness's own test"
+tap "harness" selftests/vm/harness_test.sh
+
+pass=$(grep -c '^ok|' "$results")
+fail=$(grep -c '^not ok|' "$results")
+skip=$(grep -c '^skip|' "$results")
+section "done"
+if [ "$fail" != 0 ]; then
+	echo "Failed:"
+	grep '^not ok|' "$results" | cut -d'|' -f2 | sed 's/^/  /'
+fi
+echo "logs in $logdir; $(( $(date +%s) - t0 )) s"
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" = 0 ]
