@@ -9,6 +9,7 @@
 #                       kernel, run every test; ends with "N passed, N failed"
 #   make unit           host-side unit tests of the on-disk format code
 #   make deps           install the Debian packages the project needs
+#   make install        install qcow2.ko (for modprobe) and qcow2ctl
 #   make clean
 #
 # KDIR selects the kernel headers or tree; by default the running kernel's
@@ -59,6 +60,12 @@ unit: unit-build
 deps:
 	scripts/deps.sh
 
+PREFIX ?= /usr/local
+
+install: all
+	$(MAKE) -C "$(KDIR)" M="$$(dirname "$$(readlink -f qcow2.ko)")" modules_install
+	install -D -m 0755 userspace/qcow2ctl $(DESTDIR)$(PREFIX)/sbin/qcow2ctl
+
 check:
 	scripts/check.sh
 
@@ -69,4 +76,4 @@ clean:
 	rm -rf build qcow2.ko userspace/qcow2ctl selftests/unit/format_test
 	$(MAKE) -s -C selftests clean
 
-.PHONY: all module splat qcow2ctl tools unit-build unit deps check demo clean
+.PHONY: all module splat qcow2ctl tools unit-build unit deps install check demo clean
