@@ -59,8 +59,9 @@ expect "a guest that hangs fails the run at the timeout" $stock 40 \
 	'did not report back within 40 s'
 
 if has debug; then
+	# lockdep first: a KASAN report taints the kernel, which turns lockdep off.
 	expect "KASAN, lockdep, kmemleak and a pinned module fail the run" debug 1200 \
-		"PROVOKE=kasan,lockdep,leak,pin selftests/run_tests.sh splat/provoke.sh" \
+		"PROVOKE=lockdep,kasan,leak,pin selftests/run_tests.sh splat/provoke.sh" \
 		'not ok - debug: module qcow2_splat unloads' \
 		'kernel log has splats: .*KASAN' \
 		'kernel log has splats: .*lockdep' \

@@ -23,6 +23,7 @@ set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 
 kind=6.12
+append=
 timeout=
 mem=
 out=
@@ -47,6 +48,10 @@ debug)
 	kdir=$tree
 	image=$tree/arch/x86/boot/bzImage
 	: "${timeout:=3600}" "${mem:=4G}"
+	# Under TCG this kernel spends 20 s routing the interrupt of each
+	# virtio PCI device through ACPI at boot; the PCI BIOS tables serve
+	# virtio just as well.
+	append="pci=noacpi"
 	;;
 6.1|6.12)
 	krel=$(stock_kernels | grep -E "^${kind//./\\.}[.-]" || true)
@@ -110,13 +115,16 @@ truncate -s 256G "$work/scratch.img"
 
 console=$out/console.log
 start=$(date +%s)
+# la57=off: with 5-level paging, an interrupt taken early in the debug
+# kernel's boot trips a KASAN wild-memory-access (seen in about one boot in
+# three); the driver gains nothing from 5-level paging.
 set +e
 timeout -k 10 "$timeout" qemu-system-x86_64 \
-	-accel tcg -cpu max -smp 2 -m "$mem" \
+	-accel tcg -cpu max,la57=off -smp 2 -m "$mem" \
 	-nodefaults -display none -no-reboot \
 	-serial "file:$console" \
 	-kernel "$image" -initrd "$work/initramfs.gz" \
-	-append "console=ttyS0 loglevel=5 panic=-1 oops=panic" \
+	-append "console=ttyS0 loglevel=5 panic=-1 oops=panic $append" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs "local,path=$out/share,mount_tag=qcow2out,security_model=none" \
 	-drive "file=$work/scratch.img,format=raw,if=virtio,cache=none,aio=threads" \
