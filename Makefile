@@ -25,6 +25,9 @@ USER_CFLAGS := $(CFLAGS) -Wall -Wextra -Werror -Iuapi -D_GNU_SOURCE
 UNIT_CFLAGS := -O1 -g -Wall -Werror -fsanitize=address,undefined \
 	-fno-sanitize-recover=all -Idriver -Iuserspace
 
+# The on-disk format code, built into the module and into userspace.
+FORMAT_SRC := driver/qcow2_format.c driver/qcow2_format.h userspace/kerncompat.h
+
 all: module qcow2ctl
 
 module:
@@ -38,8 +41,8 @@ splat:
 
 qcow2ctl: userspace/qcow2ctl
 
-userspace/qcow2ctl: userspace/qcow2ctl.c uapi/linux/qcow2.h
-	$(CC) $(USER_CFLAGS) -o $@ userspace/qcow2ctl.c
+userspace/qcow2ctl: userspace/qcow2ctl.c uapi/linux/qcow2.h $(FORMAT_SRC)
+	$(CC) $(USER_CFLAGS) -Idriver -Iuserspace -o $@ userspace/qcow2ctl.c driver/qcow2_format.c
 
 # Everything built for the host: the tool, the selftest programs (run in
 # guests) and the unit tests.
@@ -47,12 +50,13 @@ tools: qcow2ctl unit-build
 	@$(MAKE) -s -C selftests all
 
 KSFT_DIR = $(shell scripts/linux-src.sh)/tools/testing/selftests
-UNIT_SRC := driver/qcow2_format.c driver/qcow2_format.h userspace/kerncompat.h
-
-selftests/unit/format_test: selftests/unit/format_test.c $(UNIT_SRC)
+selftests/unit/format_test: selftests/unit/format_test.c $(FORMAT_SRC)
 	$(CC) $(UNIT_CFLAGS) -I$(KSFT_DIR) -o $@ $< driver/qcow2_format.c
 
-unit-build: selftests/unit/format_test
+selftests/unit/mkimage: selftests/unit/mkimage.c $(FORMAT_SRC)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< driver/qcow2_format.c
+
+unit-build: selftests/unit/format_test selftests/unit/mkimage
 
 unit: unit-build
 	selftests/unit/run.sh
@@ -73,7 +77,7 @@ demo:
 	scripts/demo.sh
 
 clean:
-	rm -rf build qcow2.ko userspace/qcow2ctl selftests/unit/format_test
+	rm -rf build qcow2.ko userspace/qcow2ctl selftests/unit/format_test selftests/unit/mkimage
 	$(MAKE) -s -C selftests clean
 
 .PHONY: all module splat qcow2ctl tools unit-build unit deps install check demo clean

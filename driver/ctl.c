@@ -13,33 +13,70 @@
 #include <linux/string.h>
 #include <linux/uaccess.h>
 
-static long qcow2_ctl_version(struct qcow2_version __user *uarg)
+/*
+ * Copy in the argument of command @cmd into @karg (@ksize bytes, the
+ * module's version of the struct). The size encoded in @cmd is the
+ * caller's version: shorter ones get the missing fields zeroed, longer
+ * ones must be zero past what the module knows (see uapi/linux/qcow2.h).
+ */
+int qcow2_ctl_copy_in(void *karg, size_t ksize, unsigned int cmd,
+		      const void __user *uarg)
+{
+	int ret = copy_struct_from_user(karg, ksize, uarg, _IOC_SIZE(cmd));
+
+	return ret == -E2BIG ? -EINVAL : ret;
+}
+
+/* Copy out what the caller's version of the struct has room for. */
+int qcow2_ctl_copy_out(void __user *uarg, unsigned int cmd, const void *karg,
+		       size_t ksize)
+{
+	return copy_to_user(uarg, karg, min_t(size_t, ksize, _IOC_SIZE(cmd))) ?
+	       -EFAULT : 0;
+}
+
+static long qcow2_ctl_version(unsigned int cmd, void __user *uarg)
 {
 	struct qcow2_version v;
+	int ret;
 
-	if (copy_from_user(&v, uarg, sizeof(v)))
-		return -EFAULT;
+	ret = qcow2_ctl_copy_in(&v, sizeof(v), cmd, uarg);
+	if (ret)
+		return ret;
 	if (v.flags || memchr_inv(v.reserved, 0, sizeof(v.reserved)))
 		return -EINVAL;
 
 	v.abi_version = QCOW2_ABI_VERSION;
 	v.features = QCOW2_FEATURES_ALL;
-	if (copy_to_user(uarg, &v, sizeof(v)))
-		return -EFAULT;
-	return 0;
+	return qcow2_ctl_copy_out(uarg, cmd, &v, sizeof(v));
 }
+
+/* The first, smallest size of each command's struct. */
+static const size_t qcow2_ctl_min_size[] = {
+	[_IOC_NR(QCOW2_IOC_VERSION)] = sizeof(struct qcow2_version),
+	[_IOC_NR(QCOW2_IOC_CREATE)] = sizeof(struct qcow2_create),
+};
 
 static long qcow2_ctl_ioctl(struct file *file, unsigned int cmd,
 			    unsigned long arg)
 {
 	void __user *argp = (void __user *)arg;
+	unsigned int nr = _IOC_NR(cmd);
 
-	switch (cmd) {
-	case QCOW2_IOC_VERSION:
-		return qcow2_ctl_version(argp);
-	default:
+	if (_IOC_TYPE(cmd) != QCOW2_IOC_TYPE ||
+	    _IOC_DIR(cmd) != (_IOC_READ | _IOC_WRITE) ||
+	    nr >= ARRAY_SIZE(qcow2_ctl_min_size) ||
+	    !qcow2_ctl_min_size[nr] ||
+	    _IOC_SIZE(cmd) < qcow2_ctl_min_size[nr])
 		return -ENOTTY;
+
+	switch (nr) {
+	case _IOC_NR(QCOW2_IOC_VERSION):
+		return qcow2_ctl_version(cmd, argp);
+	case _IOC_NR(QCOW2_IOC_CREATE):
+		return qcow2_ctl_create(cmd, argp);
 	}
+	return -ENOTTY;
 }
 
 static const struct file_operations qcow2_ctl_fops = {

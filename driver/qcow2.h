@@ -17,5 +17,12 @@
 /* ctl.c: /dev/qcow2-control */
 int qcow2_ctl_init(void);
 void qcow2_ctl_exit(void);
+int qcow2_ctl_copy_in(void *karg, size_t ksize, unsigned int cmd,
+		      const void __user *uarg);
+int qcow2_ctl_copy_out(void __user *uarg, unsigned int cmd, const void *karg,
+		       size_t ksize);
+
+/* create.c: QCOW2_IOC_CREATE */
+long qcow2_ctl_create(unsigned int cmd, void __user *uarg);
 
 #endif /* QCOW2_H */

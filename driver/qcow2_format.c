@@ -296,3 +296,403 @@ size_t qcow2_header_encode(const struct qcow2_header *h, void *buf,
 		p[104] = h->compression_type;
 	return n;
 }
+
+int qcow2_cluster_bits(u64 bytes)
+{
+	int bits;
+
+	for (bits = QCOW2_MIN_CLUSTER_BITS; bits <= QCOW2_MAX_CLUSTER_BITS; bits++)
+		if (bytes == 1ULL << bits)
+			return bits;
+	return -EINVAL;
+}
+
+int qcow2_refcount_order(u64 bits)
+{
+	int order;
+
+	for (order = 0; order <= QCOW2_MAX_REFCOUNT_ORDER; order++)
+		if (bits == 1ULL << order)
+			return order;
+	return -EINVAL;
+}
+
+static u32 round8(u32 v)
+{
+	return (v + 7) & ~7U;
+}
+
+/* Bytes the first cluster needs: header, extensions, backing file name. */
+static u64 header_cluster_bytes(const struct qcow2_create_params *p)
+{
+	u64 n = p->version == 2 ? QCOW2_V2_HEADER_LEN : QCOW2_V3_HEADER_LEN;
+
+	if (p->backing_fmt_len)
+		n += 8 + round8(p->backing_fmt_len);
+	return n + 8 + p->backing_len;	/* end-of-extensions marker */
+}
+
+int qcow2_create_check(const struct qcow2_create_params *p,
+		       struct qcow2_err *err)
+{
+	u64 l1;
+
+	if (p->cluster_bits < QCOW2_MIN_CLUSTER_BITS ||
+	    p->cluster_bits > QCOW2_MAX_CLUSTER_BITS)
+		return qcow2_fail(err, EINVAL,
+				  "cluster_size must be a power of two from 512 bytes to 2 MiB");
+	if (p->version != 2 && p->version != 3)
+		return qcow2_fail(err, EINVAL,
+				  "version %u: must be 2 (compat 0.10) or 3 (compat 1.1)",
+				  p->version);
+	if (p->refcount_order > QCOW2_MAX_REFCOUNT_ORDER)
+		return qcow2_fail(err, EINVAL,
+				  "refcount_bits must be a power of two from 1 to 64");
+	if (p->version == 2) {
+		if (p->refcount_order != 4)
+			return qcow2_fail(err, EINVAL,
+					  "refcount_bits %u needs version 3 (compat 1.1); version 2 has only 16",
+					  1U << p->refcount_order);
+		if (p->lazy_refcounts)
+			return qcow2_fail(err, EINVAL,
+					  "lazy_refcounts needs version 3 (compat 1.1)");
+		if (p->extended_l2)
+			return qcow2_fail(err, EINVAL,
+					  "extended_l2 needs version 3 (compat 1.1)");
+	}
+	if (p->extended_l2 && p->cluster_bits < QCOW2_EXTL2_MIN_CLUSTER_BITS)
+		return qcow2_fail(err, EINVAL,
+				  "extended_l2 needs a cluster_size of at least %u bytes",
+				  1U << QCOW2_EXTL2_MIN_CLUSTER_BITS);
+	if (p->size & 511)
+		return qcow2_fail(err, EINVAL, "size %llu is not a multiple of 512",
+				  (unsigned long long)p->size);
+	l1 = qcow2_l1_entries_for(p->size, p->cluster_bits, p->extended_l2);
+	if (l1 > QCOW2_MAX_L1_BYTES / 8)
+		return qcow2_fail(err, EFBIG,
+				  "size %llu needs %llu L1 entries, over the limit of %llu; use a larger cluster_size",
+				  (unsigned long long)p->size,
+				  (unsigned long long)l1,
+				  QCOW2_MAX_L1_BYTES / 8);
+	if (p->prealloc > QCOW2_PREALLOC_FULL)
+		return qcow2_fail(err, EINVAL, "unknown preallocation mode %u",
+				  p->prealloc);
+	if (p->backing_len > QCOW2_MAX_BACKING_NAME)
+		return qcow2_fail(err, EINVAL,
+				  "backing file name longer than %u bytes",
+				  QCOW2_MAX_BACKING_NAME);
+	if (p->backing_fmt_len > QCOW2_MAX_BACKING_FORMAT)
+		return qcow2_fail(err, EINVAL,
+				  "backing format name longer than %u bytes",
+				  QCOW2_MAX_BACKING_FORMAT);
+	if (p->backing_fmt_len && !p->backing_len)
+		return qcow2_fail(err, EINVAL,
+				  "backing format given without a backing file");
+	if (p->backing_len && p->prealloc != QCOW2_PREALLOC_OFF &&
+	    !p->extended_l2)
+		return qcow2_fail(err, EINVAL,
+				  "preallocation with a backing file needs extended_l2: preallocated standard L2 entries would hide the backing file");
+	if (header_cluster_bytes(p) > 1ULL << p->cluster_bits)
+		return qcow2_fail(err, EINVAL,
+				  "header and backing file name (%llu bytes) do not fit in one cluster of %u bytes",
+				  (unsigned long long)header_cluster_bytes(p),
+				  1U << p->cluster_bits);
+	return 0;
+}
+
+/* Clusters needed for @bytes. */
+static u64 clusters_of(u64 bytes, u32 cluster_bits)
+{
+	return (bytes >> cluster_bits) +
+	       !!(bytes & ((1ULL << cluster_bits) - 1));
+}
+
+int qcow2_layout_compute(const struct qcow2_create_params *p,
+			 struct qcow2_layout *l, struct qcow2_err *err)
+{
+	u32 cb = p->cluster_bits;
+	/* log2 of the refcounts one refcount block holds */
+	u32 rb_bits = cb + 3 - p->refcount_order;
+	u64 fixed, rb = 1, rt = 1, rb_need, rt_need, max_clusters;
+	int ret;
+
+	ret = qcow2_create_check(p, err);
+	if (ret)
+		return ret;
+
+	memset(l, 0, sizeof(*l));
+	l->l1_entries = qcow2_l1_entries_for(p->size, cb, p->extended_l2);
+	l->l1_clusters = clusters_of(l->l1_entries * 8, cb);
+	if (p->prealloc != QCOW2_PREALLOC_OFF) {
+		l->l2_tables = l->l1_entries;
+		l->data_clusters = clusters_of(p->size, cb);
+	}
+
+	/*
+	 * The refcount blocks must count every used cluster, themselves and
+	 * the refcount table included, and the table must point at every
+	 * block: grow both until they cover what they describe. Both only
+	 * grow, so this ends, after two or three rounds in practice.
+	 */
+	fixed = 1 + l->l1_clusters + l->l2_tables + l->data_clusters;
+	for (;;) {
+		u64 used = fixed + rt + rb;
+
+		rb_need = clusters_of(used, rb_bits);
+		rt_need = clusters_of(rb_need * 8, cb);
+		if (rb_need <= rb && rt_need <= rt)
+			break;
+		if (rb_need > rb)
+			rb = rb_need;
+		if (rt_need > rt)
+			rt = rt_need;
+	}
+	if (rt << cb > QCOW2_MAX_REFTABLE_BYTES)
+		return qcow2_fail(err, EFBIG,
+				  "refcount table of %llu clusters exceeds the limit of %llu bytes; use a larger cluster_size or narrower refcount_bits",
+				  (unsigned long long)rt, QCOW2_MAX_REFTABLE_BYTES);
+
+	l->reftable_clusters = rt;
+	l->refblocks = rb;
+	l->used_clusters = fixed + rt + rb;
+	max_clusters = QCOW2_MAX_HOST_OFFSET >> cb;
+	if (l->used_clusters > max_clusters)
+		return qcow2_fail(err, EFBIG,
+				  "image of %llu clusters exceeds the qcow2 limit of %llu",
+				  (unsigned long long)l->used_clusters,
+				  (unsigned long long)max_clusters);
+
+	l->reftable_offset = 1ULL << cb;
+	l->refblocks_offset = l->reftable_offset + (rt << cb);
+	l->l1_offset = l->refblocks_offset + (rb << cb);
+	l->l2_offset = l->l1_offset + (l->l1_clusters << cb);
+	l->data_offset = l->l2_offset + (l->l2_tables << cb);
+	if (p->prealloc != QCOW2_PREALLOC_OFF)
+		l->file_length = l->used_clusters << cb;
+	else
+		/* Like QEMU: the file ends where the L1 table does. */
+		l->file_length = l->l1_offset + l->l1_entries * 8;
+	return 0;
+}
+
+void qcow2_build_header_cluster(void *buf, const struct qcow2_create_params *p,
+				const struct qcow2_layout *l,
+				const char *backing, const char *backing_fmt)
+{
+	struct qcow2_header h = {
+		.magic = QCOW2_MAGIC,
+		.version = p->version,
+		.cluster_bits = p->cluster_bits,
+		.size = p->size,
+		.l1_size = l->l1_entries,
+		.l1_table_offset = l->l1_offset,
+		.refcount_table_offset = l->reftable_offset,
+		.refcount_table_clusters = l->reftable_clusters,
+		.refcount_order = p->refcount_order,
+	};
+	u8 *b = buf, *e;
+
+	if (p->version == 3) {
+		h.header_length = QCOW2_V3_HEADER_LEN;
+		if (p->extended_l2)
+			h.incompatible_features |= QCOW2_INCOMPAT_EXTL2;
+		if (p->lazy_refcounts)
+			h.compatible_features |= QCOW2_COMPAT_LAZY_REFCOUNTS;
+	}
+	memset(b, 0, 1U << p->cluster_bits);
+	e = b + qcow2_header_encode(&h, b, 1U << p->cluster_bits);
+	if (p->backing_fmt_len) {
+		qcow2_put_be32(e, QCOW2_EXT_BACKING_FORMAT);
+		qcow2_put_be32(e + 4, p->backing_fmt_len);
+		memcpy(e + 8, backing_fmt, p->backing_fmt_len);
+		e += 8 + round8(p->backing_fmt_len);
+	}
+	e += 8;		/* QCOW2_EXT_END: type 0, length 0 */
+	if (p->backing_len) {
+		memcpy(e, backing, p->backing_len);
+		h.backing_file_offset = e - b;
+		h.backing_file_size = p->backing_len;
+		qcow2_header_encode(&h, b, 1U << p->cluster_bits);
+	}
+}
+
+u64 qcow2_refcount_get(const void *block, u32 refcount_order, u64 index)
+{
+	const u8 *b = block;
+	u64 v = 0;
+	u32 i;
+
+	if (refcount_order < 3) {
+		u64 bit = index << refcount_order;
+
+		return (b[bit >> 3] >> (bit & 7)) &
+		       ((1U << (1U << refcount_order)) - 1);
+	}
+	b += index << (refcount_order - 3);
+	for (i = 0; i < 1U << (refcount_order - 3); i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
+void qcow2_refcount_set(void *block, u32 refcount_order, u64 index, u64 value)
+{
+	u8 *b = block;
+	int i;
+
+	if (refcount_order < 3) {
+		u64 bit = index << refcount_order;
+		u8 mask = ((1U << (1U << refcount_order)) - 1) << (bit & 7);
+
+		b[bit >> 3] = (b[bit >> 3] & ~mask) |
+			      ((value << (bit & 7)) & mask);
+		return;
+	}
+	b += index << (refcount_order - 3);
+	for (i = (1 << (refcount_order - 3)) - 1; i >= 0; i--, value >>= 8)
+		b[i] = value;
+}
+
+void qcow2_build_refblock(void *buf, u32 cluster_bits, u32 refcount_order,
+			  u64 index, u64 used)
+{
+	u32 per_bits = cluster_bits + 3 - refcount_order;
+	u64 first = index << per_bits, n, i;
+	u8 *b = buf;
+
+	memset(b, 0, 1U << cluster_bits);
+	if (used <= first)
+		return;
+	n = used - first;
+	if (n > 1ULL << per_bits)
+		n = 1ULL << per_bits;
+
+	if (refcount_order >= 3) {
+		/* Big-endian 1: only the last byte of each entry is set. */
+		u32 bytes = 1U << (refcount_order - 3);
+
+		for (i = 0; i < n; i++)
+			b[(i + 1) * bytes - 1] = 1;
+		return;
+	}
+	/* Sub-byte widths: whole bytes of ones, then the remainder. */
+	i = n >> (3 - refcount_order);
+	memset(b, refcount_order == 0 ? 0xff : refcount_order == 1 ? 0x55 : 0x11, i);
+	for (i <<= 3 - refcount_order; i < n; i++)
+		qcow2_refcount_set(b, refcount_order, i, 1);
+}
+
+void qcow2_build_l2(void *buf, const struct qcow2_create_params *p,
+		    const struct qcow2_layout *l, u64 index)
+{
+	u32 cb = p->cluster_bits;
+	u32 esz = qcow2_l2_entry_bytes(p->extended_l2);
+	u32 l2_bits = qcow2_l2_bits(cb, p->extended_l2);
+	u64 first = index << l2_bits, n, i;
+	/*
+	 * Subclusters read from the backing file while unallocated; without
+	 * one, marking them allocated spares first writes a bitmap update.
+	 */
+	u64 bitmap = p->backing_len ? 0 : 0xffffffffULL;
+	u8 *b = buf;
+
+	memset(b, 0, 1U << cb);
+	if (first >= l->data_clusters)
+		return;
+	n = l->data_clusters - first;
+	if (n > 1ULL << l2_bits)
+		n = 1ULL << l2_bits;
+	for (i = 0; i < n; i++) {
+		qcow2_put_be64(b + i * esz, (l->data_offset + ((first + i) << cb)) |
+			       QCOW2_OFLAG_COPIED);
+		if (p->extended_l2)
+			qcow2_put_be64(b + i * esz + 8, bitmap);
+	}
+}
+
+typedef void (*fill_fn)(const struct qcow2_image_writer *w, void *cluster,
+			u64 index);
+
+/* Write @count clusters at @offset, cluster i filled by @fill(i). */
+static int write_clusters(struct qcow2_image_writer *w, u64 offset, u64 count,
+			  fill_fn fill)
+{
+	u32 cb = w->p->cluster_bits;
+	u64 per_chunk = w->chunk >> cb, i, j, n;
+	int ret;
+
+	for (i = 0; i < count; i += n) {
+		n = count - i < per_chunk ? count - i : per_chunk;
+		for (j = 0; j < n; j++)
+			fill(w, w->buf + (j << cb), i + j);
+		ret = w->write(w->ctx, w->buf, n << cb, offset + (i << cb));
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* A table of 8-byte entries, entry i = base + (i << cluster_bits) | flags. */
+static void fill_pointers(const struct qcow2_image_writer *w, void *cluster,
+			  u64 index, u64 count, u64 base, u64 flags)
+{
+	u32 cb = w->p->cluster_bits;
+	u64 first = index << (cb - 3), i;
+
+	memset(cluster, 0, 1U << cb);
+	for (i = 0; i < 1ULL << (cb - 3) && first + i < count; i++)
+		qcow2_put_be64((u8 *)cluster + i * 8,
+			       (base + ((first + i) << cb)) | flags);
+}
+
+static void fill_reftable(const struct qcow2_image_writer *w, void *cluster,
+			  u64 index)
+{
+	fill_pointers(w, cluster, index, w->l->refblocks,
+		      w->l->refblocks_offset, 0);
+}
+
+static void fill_refblock(const struct qcow2_image_writer *w, void *cluster,
+			  u64 index)
+{
+	qcow2_build_refblock(cluster, w->p->cluster_bits,
+			     w->p->refcount_order, index,
+			     w->l->used_clusters);
+}
+
+static void fill_l1(const struct qcow2_image_writer *w, void *cluster,
+		    u64 index)
+{
+	fill_pointers(w, cluster, index, w->l->l2_tables, w->l->l2_offset,
+		      QCOW2_OFLAG_COPIED);
+}
+
+static void fill_l2(const struct qcow2_image_writer *w, void *cluster,
+		    u64 index)
+{
+	qcow2_build_l2(cluster, w->p, w->l, index);
+}
+
+int qcow2_write_metadata(struct qcow2_image_writer *w)
+{
+	const struct qcow2_layout *l = w->l;
+	int ret;
+
+	ret = write_clusters(w, l->reftable_offset, l->reftable_clusters,
+			     fill_reftable);
+	if (!ret)
+		ret = write_clusters(w, l->refblocks_offset, l->refblocks,
+				     fill_refblock);
+	/* Without L2 tables the L1 table is all zeros: left a hole. */
+	if (!ret && l->l2_tables)
+		ret = write_clusters(w, l->l1_offset, l->l1_clusters, fill_l1);
+	if (!ret)
+		ret = write_clusters(w, l->l2_offset, l->l2_tables, fill_l2);
+	return ret;
+}
+
+int qcow2_write_header(struct qcow2_image_writer *w)
+{
+	qcow2_build_header_cluster(w->buf, w->p, w->l, w->backing,
+				   w->backing_fmt);
+	return w->write(w->ctx, w->buf, 1U << w->p->cluster_bits, 0);
+}

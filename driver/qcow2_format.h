@@ -173,6 +173,136 @@ u64 qcow2_l1_entries_for(u64 size, u32 cluster_bits, bool extended_l2);
 /* Round @v up to a multiple of 1 << @bits; false if that overflows. */
 bool qcow2_round_up(u64 v, u32 bits, u64 *out);
 
+/* Header extension types. */
+#define QCOW2_EXT_END			0x00000000U
+#define QCOW2_EXT_BACKING_FORMAT	0xe2792acaU
+/* QEMU keeps the backing format in a 16-byte buffer with its NUL. */
+#define QCOW2_MAX_BACKING_FORMAT	15U
+
+enum qcow2_prealloc {
+	QCOW2_PREALLOC_OFF,		/* header, refcounts and L1 only */
+	QCOW2_PREALLOC_METADATA,	/* also every L2 table; data area a hole */
+	QCOW2_PREALLOC_FALLOC,		/* also the data area, fallocated */
+	QCOW2_PREALLOC_FULL,		/* also the data area, written as zeros */
+};
+
+/**
+ * struct qcow2_create_params - what an image to be created looks like
+ * @size: virtual size in bytes
+ * @cluster_bits: log2 of the cluster size
+ * @version: 2 or 3
+ * @refcount_order: log2 of the refcount width in bits
+ * @lazy_refcounts: set the lazy refcounts compatible bit (version 3)
+ * @extended_l2: 16-byte L2 entries with subclusters (version 3)
+ * @prealloc: how much of the image is allocated at creation
+ * @backing_len: length of the backing file name, 0 for none
+ * @backing_fmt_len: length of the backing format name, 0 for none
+ */
+struct qcow2_create_params {
+	u64 size;
+	u32 cluster_bits;
+	u32 version;
+	u32 refcount_order;
+	bool lazy_refcounts;
+	bool extended_l2;
+	enum qcow2_prealloc prealloc;
+	u32 backing_len;
+	u32 backing_fmt_len;
+};
+
+/**
+ * struct qcow2_layout - where a new image puts its structures
+ *
+ * In file order: the header cluster, the refcount table, the refcount
+ * blocks, the L1 table, the L2 tables, then the data clusters in guest
+ * order, so that a guest-sequential range is host-sequential. Every
+ * cluster in [0, @used_clusters) has refcount 1, every other 0.
+ * Offsets are in bytes, counts in clusters unless named otherwise.
+ */
+struct qcow2_layout {
+	u64 l1_entries;
+	u64 reftable_offset;
+	u64 reftable_clusters;
+	u64 refblocks_offset;
+	u64 refblocks;
+	u64 l1_offset;
+	u64 l1_clusters;
+	u64 l2_offset;
+	u64 l2_tables;
+	u64 data_offset;
+	u64 data_clusters;
+	u64 used_clusters;
+	u64 file_length;
+};
+
+/* log2 of @bytes if it is a valid cluster size, else -EINVAL. */
+int qcow2_cluster_bits(u64 bytes);
+/* log2 of @bits if it is a valid refcount width, else -EINVAL. */
+int qcow2_refcount_order(u64 bits);
+
+int qcow2_create_check(const struct qcow2_create_params *p,
+		       struct qcow2_err *err);
+int qcow2_layout_compute(const struct qcow2_create_params *p,
+			 struct qcow2_layout *l, struct qcow2_err *err);
+
+/*
+ * Fill @buf (one cluster) with the image's first cluster: the header for
+ * @p and @l, the backing format extension and the backing file name.
+ * qcow2_create_check() must have accepted @p.
+ */
+void qcow2_build_header_cluster(void *buf, const struct qcow2_create_params *p,
+				const struct qcow2_layout *l,
+				const char *backing, const char *backing_fmt);
+/*
+ * Fill refcount block @index (one cluster at @buf) for an image whose
+ * clusters [0, used) have refcount 1.
+ */
+void qcow2_build_refblock(void *buf, u32 cluster_bits, u32 refcount_order,
+			  u64 index, u64 used);
+/*
+ * Fill L2 table @index (one cluster at @buf) of a preallocated image: each
+ * entry maps its guest cluster to the data area, COPIED set. With extended
+ * L2 the subclusters are marked allocated, or left unallocated when a
+ * backing file provides their content.
+ */
+void qcow2_build_l2(void *buf, const struct qcow2_create_params *p,
+		    const struct qcow2_layout *l, u64 index);
+
+/**
+ * struct qcow2_image_writer - writes a new image's metadata
+ * @p: the image's parameters
+ * @l: its layout
+ * @backing: backing file name (@p->backing_len bytes) or NULL
+ * @backing_fmt: backing format name (@p->backing_fmt_len bytes) or NULL
+ * @buf: scratch buffer of @chunk bytes
+ * @chunk: a multiple of the cluster size; clusters are written this many
+ *	bytes at a time
+ * @write: writes @len bytes at @pos, all of them, or returns -errno
+ * @ctx: passed to @write
+ *
+ * The same code writes images in the kernel (create.c) and in the host
+ * unit tests, which check its output with qemu-img.
+ */
+struct qcow2_image_writer {
+	const struct qcow2_create_params *p;
+	const struct qcow2_layout *l;
+	const char *backing;
+	const char *backing_fmt;
+	u8 *buf;
+	size_t chunk;
+	int (*write)(void *ctx, const void *buf, size_t len, u64 pos);
+	void *ctx;
+};
+
+/* Write the refcount table and blocks, and the L1 and L2 tables. */
+int qcow2_write_metadata(struct qcow2_image_writer *w);
+/* Write the header cluster; last, so a partial image has no magic. */
+int qcow2_write_header(struct qcow2_image_writer *w);
+
+/* Refcount @index of a refcount block, for any width. */
+u64 qcow2_refcount_get(const void *block, u32 refcount_order, u64 index);
+void qcow2_refcount_set(void *block, u32 refcount_order, u64 index, u64 value);
+
 int qcow2_header_decode(struct qcow2_header *h, const void *buf, size_t len,
 			struct qcow2_err *err);
 int qcow2_header_check(const struct qcow2_header *h, u64 file_size,
