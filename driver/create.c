@@ -28,7 +28,7 @@
 #define QCOW2_CREATE_CHUNK	(1U << 20)
 
 #define create_err(file, fmt, ...) \
-	pr_err_ratelimited("create %pD: " fmt "\n", file, ##__VA_ARGS__)
+	pr_err("create %pD: " fmt "\n", file, ##__VA_ARGS__)
 
 /* qcow2_image_writer's write: all of @buf at @pos, stopping for signals. */
 static int qcow2_create_write_fn(void *ctx, const void *buf, size_t len,

@@ -60,3 +60,33 @@ kmemleak_check() {
 		fail "kmemleak reports leaks"
 	fi
 }
+
+# Mount the guest's scratch disk (a virtio disk, formatted ext4 on first
+# use in this boot), make a fresh directory on it, put its path in SCRATCH
+# and remove it when the test exits.
+scratch_setup() {
+	local mnt=/run/scratch
+	if ! mountpoint -q $mnt; then
+		[ -b /dev/vda ] || fail "no scratch disk (/dev/vda)"
+		modprobe -q ext4 2>/dev/null	# built in on the debug kernel
+		mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 /dev/vda ||
+			fail "mkfs.ext4 /dev/vda failed"
+		mkdir -p $mnt
+		mount -o discard /dev/vda $mnt || fail "mount /dev/vda failed"
+	fi
+	SCRATCH=$(mktemp -d $mnt/test.XXXXXX) || fail "mktemp on $mnt failed"
+	trap 'cleanup_scratch' EXIT
+}
+
+# Tests add their own clean-up to this hook, run before SCRATCH goes.
+scratch_cleanup_hook() { :; }
+
+cleanup_scratch() {
+	cd /
+	scratch_cleanup_hook
+	rm -rf "$SCRATCH"
+}
+
+# Whether this guest runs the debug kernel: slow, so some matrices run a
+# stated slice there (see README).
+debug_kernel() { [ "${QCOW2_KIND:-}" = debug ]; }

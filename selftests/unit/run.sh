@@ -37,79 +37,21 @@ qemu-img create -q -f qcow2 -b "$fixtures/base.qcow2" -F qcow2 \
 QCOW2_FIXTURES=$fixtures "$here/format_test"
 
 qemu-img create -q -f qcow2 "$tmp/base.qcow2" 1G
-failed=0
-# layout SIZE CLUSTER VERSION REFBITS PREALLOC [extl2] [lazy] [backing=] [format=]
-layout() {
-	local size=$1 cs=$2 ver=$3 rb=$4 mode=$5
-	shift 5
-	local name="layout: size $size, cluster $cs, v$ver, refcount $rb, $mode${*:+, $*}"
-	local img=$tmp/img.qcow2 why=
-	local opts="cluster_size=$cs,refcount_bits=$rb,compat=$([ "$ver" = 2 ] && echo 0.10 || echo 1.1)"
-	local extl2=false lazy=false backing= a
-	for a in "$@"; do
-		case $a in
-		extl2) opts+=",extended_l2=on"; extl2=true ;;
-		lazy) opts+=",lazy_refcounts=on"; lazy=true ;;
-		backing=*) backing=${a#backing=} ;;
-		esac
-	done
 
-	declare -A L
-	while read -r k v; do L[$k]=$v; done < <("$here/mkimage" "$img" "$size" "$cs" "$ver" "$rb" "$mode" "$@")
-	if [ -z "${L[file_length]:-}" ]; then
+failed=0
+. "$here/../image_checks.sh"
+# layout SIZE CLUSTER VERSION REFBITS MODE [extl2] [lazy] [backing=] [format=]
+layout() {
+	local name="layout: $*" img=$tmp/img.qcow2 why
+	if ! "$here/mkimage" "$img" "$@" > /dev/null; then
 		why="mkimage failed"
-	elif ! qemu-img check -q "$img" > "$tmp/check.out" 2>&1; then
-		why="qemu-img check: $(head -c 300 "$tmp/check.out")"
 	else
-		local info measure map key
-		info=$(qemu-img info --output=json "$img")
-		local compat=1.1
-		[ "$ver" = 2 ] && compat=0.10
-		for key in '."virtual-size"'" $size" '."cluster-size"'" $cs" \
-			   '."format-specific".data.compat'" $compat" \
-			   '."format-specific".data."refcount-bits"'" $rb"; do
-			[ "$(jq -r "${key% *}" <<< "$info")" = "${key##* }" ] ||
-				why+=" info ${key% *}=$(jq -r "${key% *}" <<< "$info")"
-		done
-		if [ "$ver" = 3 ]; then
-			[ "$(jq -r '."format-specific".data."extended-l2"' <<< "$info")" = $extl2 ] ||
-				why+=" extended-l2"
-			[ "$(jq -r '."format-specific".data."lazy-refcounts"' <<< "$info")" = $lazy ] ||
-				why+=" lazy-refcounts"
-		fi
-		if [ -n "$backing" ]; then
-			[ "$(jq -r '."backing-filename"' <<< "$info")" = "$backing" ] || why+=" backing"
-		fi
-		# No larger than qemu-img would make it.
-		if [ "$mode" = metadata ]; then
-			measure=$(qemu-img measure -O qcow2 --size "$size" -o "$opts" |
-				  awk '/fully allocated/ { print $4 }')
-		else
-			measure=$(qemu-img measure -O qcow2 --size "$size" -o "$opts" |
-				  awk '/required size/ { print $3 }')
-		fi
-		[ "${L[file_length]}" -le "$measure" ] ||
-			why+=" file length ${L[file_length]} > qemu-img measure $measure"
-		[ "$(stat -c %s "$img")" = "${L[file_length]}" ] || why+=" file length"
-		map=$(qemu-img map --output=json "$img")
-		if [ "$mode" = metadata ] && [ -z "$backing" ]; then
-			# Every cluster allocated, data contiguous in guest order.
-			[ "$(jq "all(.[]; .data and .offset == ${L[data_offset]} + .start)
-				 and (map(.length) | add) == $size" <<< "$map")" = true ] ||
-				why+=" map $(head -c 200 <<< "$map")"
-			# Sparse: the data area is a hole (bar the filesystem
-			# block it shares with the last table).
-			[ $(( $(stat -c %b "$img") * 512 )) -le $(( L[data_offset] + 4096 )) ] ||
-				why+=" not sparse: $(stat -c %b "$img") blocks"
-		elif [ -z "$backing" ]; then
-			[ "$(jq '[.[] | select(.data)] | length' <<< "$map")" = 0 ] ||
-				why+=" unpreallocated image maps data"
-		fi
+		why=$(check_new_image "$img" "$@")
 	fi
 	if [ -z "$why" ]; then
 		echo "ok - $name"
 	else
-		echo "not ok - $name #$why"
+		echo "not ok - $name # $why"
 		failed=1
 	fi
 }

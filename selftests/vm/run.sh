@@ -110,7 +110,9 @@ fi
 (cd "$ird" && find . | cpio -o -H newc --quiet) | gzip -1 > "$work/initramfs.gz"
 
 # A sparse scratch disk for tests that want a real filesystem under their
-# images (selftests/lib.sh formats and mounts it on demand).
+# images (selftests/lib.sh formats and mounts it on demand). Zeros the
+# guest writes stay holes on the host (detect-zeroes), so a test may write
+# gigabytes of zeros without filling the host's disk.
 truncate -s 256G "$work/scratch.img"
 
 console=$out/console.log
@@ -126,8 +128,9 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-kernel "$image" -initrd "$work/initramfs.gz" \
 	-append "console=ttyS0 loglevel=5 panic=-1 oops=panic $append" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+	-virtfs "local,path=$QCOW2_TOP,mount_tag=qcow2top,security_model=none,readonly=on,multidevs=remap" \
 	-virtfs "local,path=$out/share,mount_tag=qcow2out,security_model=none" \
-	-drive "file=$work/scratch.img,format=raw,if=virtio,cache=none,aio=threads" \
+	-drive "file=$work/scratch.img,format=raw,if=virtio,cache=none,aio=threads,discard=unmap,detect-zeroes=unmap" \
 	> "$out/qemu.log" 2>&1
 qrc=$?
 set -e
