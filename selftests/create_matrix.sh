@@ -12,8 +12,8 @@
 # qemu-img check and map walk every cluster, which takes 15 s for 1 GiB of
 # 512-byte clusters under TCG: 512-byte clusters meet 1 MiB and 100 MiB +
 # 1.5 KiB, and 1 GiB once (metadata).
-# The debug kernel runs a slice: 512-byte and 64 KiB clusters, 1 MiB and
-# the odd size, every mode, and one 1 TiB metadata image.
+# The debug kernel runs a slice: every mode with 1 MiB of 512-byte
+# clusters, 1 MiB and 1 GiB + 1.5 KiB of 64 KiB clusters.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/image_checks.sh"
 
@@ -78,13 +78,10 @@ sizes_for() { # CLUSTER MODE: the sizes that cluster size and mode meet
 
 if debug_kernel; then
 	for mode in off metadata falloc full; do
-		for cs in 512 65536; do
-			for size in $M $((100 * M + 1536)); do
-				one $size $cs $mode
-			done
-		done
+		one $M 512 $mode
+		one $M 65536 $mode
+		one $((G + 1536)) 65536 $mode
 	done
-	one $((1024 * G)) 65536 metadata
 else
 	for mode in off metadata falloc full; do
 		for cs in 512 4096 65536 2097152; do
