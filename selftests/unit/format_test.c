@@ -385,6 +385,42 @@ TEST(round_up)
 	ASSERT_TRUE(qcow2_round_up(~0ULL << 16, 16, &v));
 }
 
+/* Refcount packing: sub-byte widths from bit 0, wider ones big-endian. */
+TEST(refcount_widths)
+{
+	u8 block[512];
+	u32 order;
+	u64 i;
+
+	memset(block, 0, sizeof(block));
+	qcow2_refcount_set(block, 0, 0, 1);
+	qcow2_refcount_set(block, 0, 7, 1);
+	EXPECT_EQ(0x81, block[0]);
+	qcow2_refcount_set(block, 2, 3, 0xa);
+	EXPECT_EQ(0xa0, block[1]);
+	qcow2_refcount_set(block, 4, 2, 0x1234);
+	EXPECT_EQ(0x12, block[4]);
+	EXPECT_EQ(0x34, block[5]);
+
+	for (order = 0; order <= 6; order++) {
+		u64 max = order == 6 ? ~0ULL : (1ULL << (1U << order)) - 1;
+		u64 n = (sizeof(block) * 8) >> order;
+
+		memset(block, 0, sizeof(block));
+		for (i = 0; i < n; i++)
+			qcow2_refcount_set(block, order, i, (i * 0x9e3779b97f4a7c15ULL) & max);
+		for (i = 0; i < n; i++)
+			ASSERT_EQ((i * 0x9e3779b97f4a7c15ULL) & max,
+				  qcow2_refcount_get(block, order, i))
+				TH_LOG("order %u index %llu", order, (unsigned long long)i);
+		/* A refcount block for used clusters holds ones, then zeros. */
+		qcow2_build_refblock(block, 9, order, 0, n / 2 + 1);
+		for (i = 0; i < n; i++)
+			ASSERT_EQ(i <= n / 2, qcow2_refcount_get(block, order, i))
+				TH_LOG("order %u index %llu", order, (unsigned long long)i);
+	}
+}
+
 /*
  * Random corruption of a valid header must never crash the parser (the
  * sanitizers watch) and must never be accepted with its tables outside the
