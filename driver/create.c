@@ -172,23 +172,11 @@ static int qcow2_create_params_from(const struct qcow2_create *arg,
 		return ret;
 	}
 	p->refcount_order = ret;
-	switch (arg->prealloc) {
-	case QCOW2_CREATE_PREALLOC_OFF:
-		p->prealloc = QCOW2_PREALLOC_OFF;
-		break;
-	case QCOW2_CREATE_PREALLOC_METADATA:
-		p->prealloc = QCOW2_PREALLOC_METADATA;
-		break;
-	case QCOW2_CREATE_PREALLOC_FALLOC:
-		p->prealloc = QCOW2_PREALLOC_FALLOC;
-		break;
-	case QCOW2_CREATE_PREALLOC_FULL:
-		p->prealloc = QCOW2_PREALLOC_FULL;
-		break;
-	default:
+	if (arg->prealloc > QCOW2_CREATE_PREALLOC_FULL) {
 		create_err(file, "unknown prealloc mode %u", arg->prealloc);
 		return -EINVAL;
 	}
+	p->prealloc = arg->prealloc;	/* same values, see qcow2_format.h */
 	p->size = arg->size;
 	p->version = arg->version ?: 3;
 	p->lazy_refcounts = arg->flags & QCOW2_CREATE_LAZY_REFCOUNTS;

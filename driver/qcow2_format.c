@@ -23,16 +23,6 @@ int qcow2_fail(struct qcow2_err *err, int errnum, const char *fmt, ...)
 	return -errnum;
 }
 
-bool qcow2_round_up(u64 v, u32 bits, u64 *out)
-{
-	u64 mask = (1ULL << bits) - 1;
-
-	if (v > ~0ULL - mask)
-		return false;
-	*out = (v + mask) & ~mask;
-	return true;
-}
-
 u64 qcow2_l1_entries_for(u64 size, u32 cluster_bits, bool extended_l2)
 {
 	/* Guest bytes one L1 entry maps: a cluster per L2 entry. */
@@ -475,9 +465,13 @@ int qcow2_layout_compute(const struct qcow2_create_params *p,
 	return 0;
 }
 
-void qcow2_build_header_cluster(void *buf, const struct qcow2_create_params *p,
-				const struct qcow2_layout *l,
-				const char *backing, const char *backing_fmt)
+/*
+ * Fill @buf (one cluster) with the image's first cluster: the header, the
+ * backing format extension and the backing file name.
+ */
+static void build_header_cluster(void *buf, const struct qcow2_create_params *p,
+				 const struct qcow2_layout *l,
+				 const char *backing, const char *backing_fmt)
 {
 	struct qcow2_header h = {
 		.magic = QCOW2_MAGIC,
@@ -581,8 +575,14 @@ void qcow2_build_refblock(void *buf, u32 cluster_bits, u32 refcount_order,
 		qcow2_refcount_set(b, refcount_order, i, 1);
 }
 
-void qcow2_build_l2(void *buf, const struct qcow2_create_params *p,
-		    const struct qcow2_layout *l, u64 index)
+/*
+ * Fill L2 table @index (one cluster at @buf) of a preallocated image: each
+ * entry maps its guest cluster to the data area, COPIED set. With extended
+ * L2 the subclusters are marked allocated, or left unallocated when a
+ * backing file provides their content.
+ */
+static void build_l2(void *buf, const struct qcow2_create_params *p,
+		     const struct qcow2_layout *l, u64 index)
 {
 	u32 cb = p->cluster_bits;
 	u32 esz = qcow2_l2_entry_bytes(p->extended_l2);
@@ -669,7 +669,7 @@ static void fill_l1(const struct qcow2_image_writer *w, void *cluster,
 static void fill_l2(const struct qcow2_image_writer *w, void *cluster,
 		    u64 index)
 {
-	qcow2_build_l2(cluster, w->p, w->l, index);
+	build_l2(cluster, w->p, w->l, index);
 }
 
 int qcow2_write_metadata(struct qcow2_image_writer *w)
@@ -692,7 +692,6 @@ int qcow2_write_metadata(struct qcow2_image_writer *w)
 
 int qcow2_write_header(struct qcow2_image_writer *w)
 {
-	qcow2_build_header_cluster(w->buf, w->p, w->l, w->backing,
-				   w->backing_fmt);
+	build_header_cluster(w->buf, w->p, w->l, w->backing, w->backing_fmt);
 	return w->write(w->ctx, w->buf, 1U << w->p->cluster_bits, 0);
 }

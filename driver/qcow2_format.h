@@ -170,20 +170,18 @@ static inline u32 qcow2_l2_bits(u32 cluster_bits, bool extended_l2)
 /* L1 entries needed to map @size bytes of guest data. */
 u64 qcow2_l1_entries_for(u64 size, u32 cluster_bits, bool extended_l2);
 
-/* Round @v up to a multiple of 1 << @bits; false if that overflows. */
-bool qcow2_round_up(u64 v, u32 bits, u64 *out);
-
 /* Header extension types. */
 #define QCOW2_EXT_END			0x00000000U
 #define QCOW2_EXT_BACKING_FORMAT	0xe2792acaU
 /* QEMU keeps the backing format in a 16-byte buffer with its NUL. */
 #define QCOW2_MAX_BACKING_FORMAT	15U
 
+/* The values are those of QCOW2_CREATE_PREALLOC_* in the ioctl ABI. */
 enum qcow2_prealloc {
-	QCOW2_PREALLOC_OFF,		/* header, refcounts and L1 only */
-	QCOW2_PREALLOC_METADATA,	/* also every L2 table; data area a hole */
-	QCOW2_PREALLOC_FALLOC,		/* also the data area, fallocated */
-	QCOW2_PREALLOC_FULL,		/* also the data area, written as zeros */
+	QCOW2_PREALLOC_OFF = 0,		/* header, refcounts and L1 only */
+	QCOW2_PREALLOC_METADATA = 1,	/* also every L2 table; data area a hole */
+	QCOW2_PREALLOC_FALLOC = 2,	/* also the data area, fallocated */
+	QCOW2_PREALLOC_FULL = 3,	/* also the data area, written as zeros */
 };
 
 /**
@@ -246,28 +244,11 @@ int qcow2_layout_compute(const struct qcow2_create_params *p,
 			 struct qcow2_layout *l, struct qcow2_err *err);
 
 /*
- * Fill @buf (one cluster) with the image's first cluster: the header for
- * @p and @l, the backing format extension and the backing file name.
- * qcow2_create_check() must have accepted @p.
- */
-void qcow2_build_header_cluster(void *buf, const struct qcow2_create_params *p,
-				const struct qcow2_layout *l,
-				const char *backing, const char *backing_fmt);
-/*
  * Fill refcount block @index (one cluster at @buf) for an image whose
  * clusters [0, used) have refcount 1.
  */
 void qcow2_build_refblock(void *buf, u32 cluster_bits, u32 refcount_order,
 			  u64 index, u64 used);
-/*
- * Fill L2 table @index (one cluster at @buf) of a preallocated image: each
- * entry maps its guest cluster to the data area, COPIED set. With extended
- * L2 the subclusters are marked allocated, or left unallocated when a
- * backing file provides their content.
- */
-void qcow2_build_l2(void *buf, const struct qcow2_create_params *p,
-		    const struct qcow2_layout *l, u64 index);
-
 /**
  * struct qcow2_image_writer - writes a new image's metadata
  * @p: the image's parameters

@@ -335,7 +335,7 @@ static int cmd_create(int argc, char **argv)
 	p.refcount_order = qcow2_refcount_order(refcount_bits);
 	p.lazy_refcounts = arg.flags & QCOW2_CREATE_LAZY_REFCOUNTS;
 	p.extended_l2 = arg.flags & QCOW2_CREATE_EXTENDED_L2;
-	p.prealloc = arg.prealloc;	/* same order as enum qcow2_prealloc */
+	p.prealloc = arg.prealloc;	/* same values, see qcow2_format.h */
 	p.backing_len = backing ? strlen(backing) : 0;
 	p.backing_fmt_len = backing_fmt ? strlen(backing_fmt) : 0;
 	if ((backing && !*backing) || (backing_fmt && !*backing_fmt)) {

@@ -371,20 +371,6 @@ TEST(l1_entries_for)
 	EXPECT_EQ(1ULL << 26, qcow2_l1_entries_for(~0ULL, 21, true));
 }
 
-TEST(round_up)
-{
-	u64 v;
-
-	ASSERT_TRUE(qcow2_round_up(1, 16, &v));
-	EXPECT_EQ(0x10000, v);
-	ASSERT_TRUE(qcow2_round_up(0x10000, 16, &v));
-	EXPECT_EQ(0x10000, v);
-	ASSERT_TRUE(qcow2_round_up(0, 16, &v));
-	EXPECT_EQ(0, v);
-	EXPECT_FALSE(qcow2_round_up(~0ULL - 10, 16, &v));
-	ASSERT_TRUE(qcow2_round_up(~0ULL << 16, 16, &v));
-}
-
 /* Refcount packing: sub-byte widths from bit 0, wider ones big-endian. */
 TEST(refcount_widths)
 {
