@@ -695,3 +695,82 @@ int qcow2_write_header(struct qcow2_image_writer *w)
 	build_header_cluster(w->buf, w->p, w->l, w->backing, w->backing_fmt);
 	return w->write(w->ctx, w->buf, 1U << w->p->cluster_bits, 0);
 }
+
+int qcow2_l2e_check(u64 l2e, u64 bitmap, bool extl2, u32 version,
+		    u32 cluster_bits, u64 file_end, struct qcow2_err *err)
+{
+	u64 off = l2e & QCOW2_L2E_OFFSET_MASK;
+	u64 reserved = QCOW2_L2E_RESERVED_MASK;
+
+	if (l2e & QCOW2_OFLAG_COMPRESSED)
+		return 0;
+	/* Bit 0 means "zero" only in version 3 without extended L2. */
+	if (version < 3 || extl2)
+		reserved |= QCOW2_OFLAG_ZERO;
+	if (l2e & reserved)
+		return qcow2_fail(err, EINVAL, "L2 entry 0x%llx has reserved bits set",
+				  (unsigned long long)l2e);
+	if (off & ((1ULL << cluster_bits) - 1))
+		return qcow2_fail(err, EINVAL,
+				  "host cluster 0x%llx is not cluster aligned",
+				  (unsigned long long)off);
+	if (off && off >= file_end)
+		return qcow2_fail(err, EINVAL,
+				  "host cluster 0x%llx is past the end of the file (%llu bytes)",
+				  (unsigned long long)off,
+				  (unsigned long long)file_end);
+	if (!extl2)
+		return 0;
+	if (bitmap & (bitmap >> 32) & QCOW2_L2B_ALLOC_ALL)
+		return qcow2_fail(err, EINVAL,
+				  "subcluster bitmap 0x%llx marks subclusters both allocated and zero",
+				  (unsigned long long)bitmap);
+	if (!off && (bitmap & QCOW2_L2B_ALLOC_ALL))
+		return qcow2_fail(err, EINVAL,
+				  "subcluster bitmap 0x%llx marks subclusters allocated without a host cluster",
+				  (unsigned long long)bitmap);
+	return 0;
+}
+
+int qcow2_reftable_grow_plan(u32 cluster_bits, u32 refcount_order,
+			     u64 old_entries, u64 at, u64 need,
+			     struct qcow2_reftable_grow *g,
+			     struct qcow2_err *err)
+{
+	u32 rb_bits = cluster_bits + 3 - refcount_order;
+	u64 first = at >> rb_bits, t = 1, b = 1, entries, t2, b2, last;
+
+	if (first < old_entries)
+		return qcow2_fail(err, EINVAL,
+				  "cluster 0x%llx is inside the current refcount table",
+				  (unsigned long long)at);
+	/* Both counts only grow, and are bounded, so this ends. */
+	for (;;) {
+		last = (at + t + b - 1) >> rb_bits;
+		b2 = last - first + 1;
+		entries = last + 1;
+		if ((need >> rb_bits) + 1 > entries)
+			entries = (need >> rb_bits) + 1;
+		/* Room to double, so that growth is rare. */
+		if (2 * old_entries > entries)
+			entries = 2 * old_entries;
+		if (first + b > entries)
+			entries = first + b;
+		if (entries * 8 > QCOW2_MAX_REFTABLE_BYTES)
+			return qcow2_fail(err, EFBIG,
+					  "a refcount table of %llu entries exceeds the limit",
+					  (unsigned long long)entries);
+		t2 = (entries * 8 + (1ULL << cluster_bits) - 1) >> cluster_bits;
+		if (t2 <= t && b2 <= b)
+			break;
+		if (t2 > t)
+			t = t2;
+		if (b2 > b)
+			b = b2;
+	}
+	g->table_clusters = t;
+	g->first_block = first;
+	g->blocks = b;
+	g->end = at + t + b;
+	return 0;
+}

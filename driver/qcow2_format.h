@@ -284,6 +284,79 @@ int qcow2_write_header(struct qcow2_image_writer *w);
 u64 qcow2_refcount_get(const void *block, u32 refcount_order, u64 index);
 void qcow2_refcount_set(void *block, u32 refcount_order, u64 index, u64 value);
 
+/*
+ * Extended L2 entries add a 64-bit bitmap: bit n says subcluster n is
+ * allocated, bit 32 + n that it reads as zeros.
+ */
+#define QCOW2_SUBCLUSTERS		32
+#define QCOW2_L2B_ALLOC_ALL		0x00000000ffffffffULL
+
+/* What the guest bytes of one (sub)cluster read as. */
+enum qcow2_map {
+	QCOW2_MAP_UNALLOCATED,	/* the backing file's, or zeros without one */
+	QCOW2_MAP_ZERO,		/* zeros, whatever the host cluster holds */
+	QCOW2_MAP_DATA,		/* the host cluster */
+	QCOW2_MAP_COMPRESSED,	/* a compressed cluster */
+};
+
+/*
+ * Decode subcluster @sc (0 without extended L2) of the L2 entry @l2e with
+ * bitmap @bitmap. The entry must have passed qcow2_l2e_check().
+ */
+static inline enum qcow2_map qcow2_l2e_map(u64 l2e, u64 bitmap, bool extl2,
+					   u32 sc)
+{
+	if (l2e & QCOW2_OFLAG_COMPRESSED)
+		return QCOW2_MAP_COMPRESSED;
+	if (extl2) {
+		if (bitmap & (1ULL << sc))
+			return QCOW2_MAP_DATA;
+		if (bitmap & (1ULL << (32 + sc)))
+			return QCOW2_MAP_ZERO;
+		return QCOW2_MAP_UNALLOCATED;
+	}
+	if (l2e & QCOW2_OFLAG_ZERO)
+		return QCOW2_MAP_ZERO;
+	return l2e & QCOW2_L2E_OFFSET_MASK ? QCOW2_MAP_DATA :
+					     QCOW2_MAP_UNALLOCATED;
+}
+
+/*
+ * Check an L2 entry read from an image before anything uses it: reserved
+ * bits clear, host cluster aligned and below @file_end, bitmap consistent.
+ * Compressed entries are left to the code that reads them.
+ */
+int qcow2_l2e_check(u64 l2e, u64 bitmap, bool extl2, u32 version,
+		    u32 cluster_bits, u64 file_end, struct qcow2_err *err);
+
+/**
+ * struct qcow2_reftable_grow - where a grown refcount table goes
+ * @table_clusters: size of the new table, which starts at cluster @at
+ * @first_block: refcount table index of the first new refcount block
+ * @blocks: new refcount blocks, right after the table
+ * @end: the first cluster after them
+ *
+ * The new blocks count the new table and themselves, and cover every
+ * cluster up to @end, so the image is consistent the moment the header
+ * points at the new table.
+ */
+struct qcow2_reftable_grow {
+	u64 table_clusters;
+	u64 first_block;
+	u64 blocks;
+	u64 end;
+};
+
+/*
+ * Plan a refcount table that covers cluster @need, placed from cluster
+ * @at on, for an image whose table has @old_entries entries and whose
+ * clusters from @at on are all free and past every existing block.
+ */
+int qcow2_reftable_grow_plan(u32 cluster_bits, u32 refcount_order,
+			     u64 old_entries, u64 at, u64 need,
+			     struct qcow2_reftable_grow *g,
+			     struct qcow2_err *err);
+
 int qcow2_header_decode(struct qcow2_header *h, const void *buf, size_t len,
 			struct qcow2_err *err);
 int qcow2_header_check(const struct qcow2_header *h, u64 file_size,

@@ -488,4 +488,90 @@ TEST(qemu_img_fixtures)
 	EXPECT_LT(0, count) TH_LOG("no fixtures in %s", dir);
 }
 
+/* Every cluster the grown table and its blocks use must be covered. */
+TEST(reftable_grow_plan)
+{
+	static const u32 cbits[] = { 9, 12, 16, 21 };
+	struct qcow2_reftable_grow g;
+	struct qcow2_err err;
+	u32 ci, order;
+	u64 old, at, need, per, c;
+	int ret;
+
+	for (ci = 0; ci < ARRAY_SIZE(cbits); ci++) {
+		for (order = 0; order <= QCOW2_MAX_REFCOUNT_ORDER; order++) {
+			per = 1ULL << (cbits[ci] + 3 - order);
+			for (old = 1; old <= 64; old *= 4) {
+				at = old * per + (per > 3 ? per - 3 : 0);
+				need = at + 5;
+				ret = qcow2_reftable_grow_plan(cbits[ci], order, old,
+							       at, need, &g, &err);
+				ASSERT_EQ(0, ret) TH_LOG("%s", err.msg);
+				ASSERT_LE(1, g.blocks);
+				ASSERT_EQ(at / per, g.first_block);
+				ASSERT_EQ(at + g.table_clusters + g.blocks, g.end);
+				/* The table holds an entry for each new block... */
+				ASSERT_LE(g.first_block + g.blocks,
+					  (g.table_clusters << cbits[ci]) / 8);
+				/* ...and for the cluster that asked for it. */
+				ASSERT_LT(need / per,
+					  (g.table_clusters << cbits[ci]) / 8);
+				/* Each cluster of the area is in a new block's range. */
+				for (c = at; c < g.end; c++) {
+					ASSERT_LE(g.first_block, c / per);
+					ASSERT_GT(g.first_block + g.blocks, c / per);
+				}
+				/* No more than twice the old table, plus what it needs. */
+				ASSERT_GE(g.table_clusters, ((2 * old * 8) >> cbits[ci]));
+			}
+		}
+	}
+	/* A cluster inside the current table's range is refused. */
+	EXPECT_EQ(-EINVAL, qcow2_reftable_grow_plan(16, 4, 4, 0, 1, &g, &err));
+	/* So is a table beyond QEMU's limit. */
+	EXPECT_EQ(-EFBIG, qcow2_reftable_grow_plan(9, 6, 1ULL << 20, (1ULL << 20) * 64,
+						   (1ULL << 20) * 64, &g, &err));
+}
+
+TEST(l2_entries)
+{
+	const u64 end = 1ULL << 30;
+	struct qcow2_err err;
+
+	/* Standard entries. */
+	EXPECT_EQ(0, qcow2_l2e_check(0, 0, false, 3, 16, end, &err));
+	EXPECT_EQ(QCOW2_MAP_UNALLOCATED, qcow2_l2e_map(0, 0, false, 0));
+	EXPECT_EQ(0, qcow2_l2e_check(QCOW2_OFLAG_COPIED | 0x50000, 0, false, 3,
+				     16, end, &err));
+	EXPECT_EQ(QCOW2_MAP_DATA, qcow2_l2e_map(0x50000, 0, false, 0));
+	EXPECT_EQ(QCOW2_MAP_ZERO, qcow2_l2e_map(0x50000 | QCOW2_OFLAG_ZERO, 0,
+						false, 0));
+	EXPECT_EQ(QCOW2_MAP_ZERO, qcow2_l2e_map(QCOW2_OFLAG_ZERO, 0, false, 0));
+	EXPECT_EQ(QCOW2_MAP_COMPRESSED,
+		  qcow2_l2e_map(QCOW2_OFLAG_COMPRESSED | 0x1234, 0, false, 0));
+	/* The zero flag does not exist in version 2. */
+	EXPECT_EQ(-EINVAL, qcow2_l2e_check(QCOW2_OFLAG_ZERO, 0, false, 2, 16,
+					   end, &err));
+	EXPECT_EQ(-EINVAL, qcow2_l2e_check(0x58000, 0, false, 3, 16, end, &err));
+	EXPECT_NE(NULL, strstr(err.msg, "not cluster aligned"));
+	EXPECT_EQ(-EINVAL, qcow2_l2e_check(end, 0, false, 3, 16, end, &err));
+	EXPECT_NE(NULL, strstr(err.msg, "past the end"));
+	EXPECT_EQ(-EINVAL, qcow2_l2e_check(0x50000 | (1ULL << 57), 0, false, 3,
+					   16, end, &err));
+	EXPECT_NE(NULL, strstr(err.msg, "reserved"));
+
+	/* Extended L2 entries: the bitmap decides per subcluster. */
+	EXPECT_EQ(0, qcow2_l2e_check(0x50000, 0x5ULL | (0x2ULL << 32), true, 3,
+				     16, end, &err));
+	EXPECT_EQ(QCOW2_MAP_DATA, qcow2_l2e_map(0x50000, 0x5ULL, true, 0));
+	EXPECT_EQ(QCOW2_MAP_UNALLOCATED, qcow2_l2e_map(0x50000, 0x5ULL, true, 1));
+	EXPECT_EQ(QCOW2_MAP_ZERO,
+		  qcow2_l2e_map(0x50000, 0x2ULL << 32, true, 1));
+	EXPECT_EQ(-EINVAL, qcow2_l2e_check(0x50000, 0x1ULL | (0x1ULL << 32),
+					   true, 3, 16, end, &err));
+	EXPECT_EQ(-EINVAL, qcow2_l2e_check(0, 0x1ULL, true, 3, 16, end, &err));
+	EXPECT_EQ(-EINVAL, qcow2_l2e_check(0x50000 | QCOW2_OFLAG_ZERO, 0, true,
+					   3, 16, end, &err));
+}
+
 TEST_HARNESS_MAIN
