@@ -7,10 +7,101 @@
 #ifndef QCOW2_COMPAT_H
 #define QCOW2_COMPAT_H
 
+#include <linux/blk-mq.h>
+#include <linux/blkdev.h>
 #include <linux/version.h>
 
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 1, 0)
 #error "qcow2 needs Linux 6.1 or later"
+#endif
+
+/**
+ * struct qcow2_limits - the queue limits the driver sets
+ * @logical_block_size: bytes
+ * @physical_block_size: bytes
+ * @io_min: bytes
+ * @io_opt: bytes
+ * @max_hw_sectors: 512-byte sectors per request
+ */
+struct qcow2_limits {
+	unsigned int logical_block_size;
+	unsigned int physical_block_size;
+	unsigned int io_min;
+	unsigned int io_opt;
+	unsigned int max_hw_sectors;
+};
+
+/*
+ * Allocate a blk-mq disk with the limits @l, a volatile write cache and
+ * FUA: flush and FUA both reach the image file's disk.
+ *
+ * Linux 6.9: blk_mq_alloc_disk() takes the queue_limits.
+ * Linux 6.11: the write cache and FUA are queue_limits features.
+ */
+static inline struct gendisk *qcow2_alloc_disk(struct blk_mq_tag_set *set,
+					       const struct qcow2_limits *l,
+					       void *queuedata)
+{
+	struct gendisk *disk;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	struct queue_limits lim = {
+		.logical_block_size	= l->logical_block_size,
+		.physical_block_size	= l->physical_block_size,
+		.io_min			= l->io_min,
+		.io_opt			= l->io_opt,
+		.max_hw_sectors		= l->max_hw_sectors,
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+		.features		= BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA,
+#endif
+	};
+
+	disk = blk_mq_alloc_disk(set, &lim, queuedata);
+	if (IS_ERR(disk))
+		return disk;
+#else
+	disk = blk_mq_alloc_disk(set, queuedata);
+	if (IS_ERR(disk))
+		return disk;
+	blk_queue_logical_block_size(disk->queue, l->logical_block_size);
+	blk_queue_physical_block_size(disk->queue, l->physical_block_size);
+	blk_queue_io_min(disk->queue, l->io_min);
+	blk_queue_io_opt(disk->queue, l->io_opt);
+	blk_queue_max_hw_sectors(disk->queue, l->max_hw_sectors);
+#endif
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
+	blk_queue_write_cache(disk->queue, true, true);
+#endif
+	return disk;
+}
+
+/*
+ * Linux 6.5: block_device_operations.open takes the gendisk and a
+ * blk_mode_t, and .release no longer gets the mode. The driver implements
+ * qcow2_open_disk() and qcow2_release_disk(); these adapt them.
+ */
+int qcow2_open_disk(struct gendisk *disk);
+void qcow2_release_disk(struct gendisk *disk);
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+static inline int qcow2_bdev_open(struct gendisk *disk, blk_mode_t mode)
+{
+	return qcow2_open_disk(disk);
+}
+
+static inline void qcow2_bdev_release(struct gendisk *disk)
+{
+	qcow2_release_disk(disk);
+}
+#else
+static inline int qcow2_bdev_open(struct block_device *bdev, fmode_t mode)
+{
+	return qcow2_open_disk(bdev->bd_disk);
+}
+
+static inline void qcow2_bdev_release(struct gendisk *disk, fmode_t mode)
+{
+	qcow2_release_disk(disk);
+}
 #endif
 
 #endif /* QCOW2_COMPAT_H */

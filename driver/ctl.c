@@ -55,6 +55,10 @@ static long qcow2_ctl_version(unsigned int cmd, void __user *uarg)
 static const size_t qcow2_ctl_min_size[] = {
 	[_IOC_NR(QCOW2_IOC_VERSION)] = sizeof(struct qcow2_version),
 	[_IOC_NR(QCOW2_IOC_CREATE)] = sizeof(struct qcow2_create),
+	[_IOC_NR(QCOW2_IOC_ATTACH)] = sizeof(struct qcow2_attach),
+	[_IOC_NR(QCOW2_IOC_DETACH)] = sizeof(struct qcow2_detach),
+	[_IOC_NR(QCOW2_IOC_STATUS)] = sizeof(struct qcow2_status),
+	[_IOC_NR(QCOW2_IOC_LIST)] = sizeof(struct qcow2_list),
 };
 
 static long qcow2_ctl_ioctl(struct file *file, unsigned int cmd,
@@ -75,6 +79,14 @@ static long qcow2_ctl_ioctl(struct file *file, unsigned int cmd,
 		return qcow2_ctl_version(cmd, argp);
 	case _IOC_NR(QCOW2_IOC_CREATE):
 		return qcow2_ctl_create(cmd, argp);
+	case _IOC_NR(QCOW2_IOC_ATTACH):
+		return qcow2_ctl_attach(cmd, argp);
+	case _IOC_NR(QCOW2_IOC_DETACH):
+		return qcow2_ctl_detach(cmd, argp);
+	case _IOC_NR(QCOW2_IOC_STATUS):
+		return qcow2_ctl_status(cmd, argp);
+	case _IOC_NR(QCOW2_IOC_LIST):
+		return qcow2_ctl_list(cmd, argp);
 	}
 	return -ENOTTY;
 }

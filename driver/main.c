@@ -6,12 +6,21 @@
 
 static int __init qcow2_init(void)
 {
-	return qcow2_ctl_init();
+	int ret = qcow2_dev_init();
+
+	if (ret)
+		return ret;
+	ret = qcow2_ctl_init();
+	if (ret)
+		qcow2_dev_exit();
+	return ret;
 }
 
+/* Detaches every device, writing back its metadata first. */
 static void __exit qcow2_exit(void)
 {
 	qcow2_ctl_exit();
+	qcow2_dev_exit();
 }
 
 module_init(qcow2_init);

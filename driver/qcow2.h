@@ -7,12 +7,196 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/blk-mq.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
 #include <linux/qcow2.h>
 
 #include "compat.h"
 #include "qcow2_format.h"
+
+struct qcow2_dev;
+
+/**
+ * struct qcow2_cache_entry - one cached metadata table (a cluster)
+ * @hash: link in the cache's hash table while @offset is valid
+ * @lru: position in the cache's LRU list
+ * @data: the table, one cluster, allocated on first use
+ * @offset: host offset of the table
+ * @pins: users that need the entry to stay (loading, reading, updating)
+ * @state: free, being read from the image, or valid
+ * @dirty: changed in memory, not yet written back
+ */
+struct qcow2_cache_entry {
+	struct hlist_node hash;
+	struct list_head lru;
+	void *data;
+	u64 offset;
+	unsigned int pins;
+	enum {
+		QCOW2_CE_FREE,
+		QCOW2_CE_LOADING,
+		QCOW2_CE_VALID,
+	} state;
+	bool dirty;
+};
+
+/**
+ * struct qcow2_cache - a bounded cache of L2 tables or refcount blocks
+ * @q: the device
+ * @name: "L2 table" or "refcount block", for log lines
+ * @lock: protects the hash, the LRU, entry states, pins and dirty flags,
+ *	and the entries' table contents against torn reads while they change
+ * @wait: woken when an entry finishes loading or is unpinned
+ * @buckets: hash table of valid and loading entries by offset
+ * @hash_bits: log2 of the number of buckets
+ * @lru: all entries, least recently used first
+ * @entries: @nr entries
+ * @nr: capacity in tables
+ * @validate: checks a table just read from the image, or NULL
+ * @hits: lookups served from memory
+ * @misses: tables read from the image
+ *
+ * Tables change only under the device's meta_lock, so only holders of it
+ * write dirty tables back; lookups without it may still read tables in and
+ * evict clean ones, which is what keeps reads of allocated clusters free of
+ * the allocation lock.
+ */
+struct qcow2_cache {
+	struct qcow2_dev *q;
+	const char *name;
+	spinlock_t lock;
+	wait_queue_head_t wait;
+	struct hlist_head *buckets;
+	unsigned int hash_bits;
+	struct list_head lru;
+	struct qcow2_cache_entry *entries;
+	unsigned int nr;
+	int (*validate)(struct qcow2_dev *q, u64 offset, const void *table);
+	atomic64_t hits;
+	atomic64_t misses;
+};
+
+/* Kinds of metadata clusters in qcow2_dev.meta, for overlap checks. */
+enum qcow2_meta_kind {
+	QCOW2_META_HEADER = 1,
+	QCOW2_META_L1,
+	QCOW2_META_L2,
+	QCOW2_META_REFTABLE,
+	QCOW2_META_REFBLOCK,
+	QCOW2_META_SNAPSHOTS,
+	QCOW2_META_SNAPSHOT_L1,
+};
+
+/* Clusters whose refcount drop waits for the tables that no longer use
+ * them to reach the disk; more than this forces a metadata flush.
+ */
+#define QCOW2_PENDING_FREE_MAX	256
+
+struct qcow2_stats {
+	atomic64_t reads, writes, read_bytes, write_bytes, flushes, errors;
+	atomic64_t alloc_clusters, cow_clusters, metadata_writes;
+};
+
+/**
+ * struct qcow2_dev - an attached image
+ *
+ * Locking: @meta_lock serialises everything that changes metadata
+ * (allocation, copy-on-write, refcounts, write-back, header updates).
+ * Lookups of mapped clusters take only the L2 cache's spinlock and read L1
+ * entries with READ_ONCE, so they never wait for an allocation.
+ * qcow2_devs_lock (dev.c) protects @opens, @detaching and @autoclear.
+ */
+struct qcow2_dev {
+	int index;
+	struct file *file;
+	struct qcow2_header h;
+
+	/* Geometry, from the validated header. */
+	u32 cluster_bits;
+	u32 cluster_size;
+	u32 l2_bits;		/* log2 of entries per L2 table */
+	u32 l2e_shift;		/* log2 of bytes per L2 entry: 3, or 4 */
+	u32 sc_bits;		/* log2 of bytes per subcluster */
+	u32 rb_bits;		/* log2 of clusters per refcount block */
+	bool extl2;
+	bool read_only;
+	bool partscan;
+	bool use_dio;
+
+	/* Active L1 table and refcount table, in memory, big-endian. */
+	__be64 *l1;
+	u32 l1_entries;
+	unsigned long *l1_dirty;	/* one bit per 512 bytes of L1 */
+	__be64 *reftable;
+	u64 reft_entries;
+	unsigned long *reft_dirty;	/* one bit per 512 bytes */
+
+	struct mutex meta_lock;
+	u64 alloc_next;		/* next cluster the allocator tries */
+	u64 file_end;		/* bytes: the file, or what we allocated */
+	bool unsynced;		/* written since the last sync */
+	void *bounce;		/* a cluster, for copy-on-write */
+	u64 pending_free[QCOW2_PENDING_FREE_MAX];
+	unsigned int npending;
+	struct xarray meta;	/* host cluster -> enum qcow2_meta_kind */
+	unsigned long corrupt;	/* bit 0: found corrupt, writes refused */
+
+	struct qcow2_cache l2c;
+	struct qcow2_cache rbc;
+
+	struct blk_mq_tag_set tag_set;
+	struct gendisk *disk;
+	struct workqueue_struct *wq;
+
+	unsigned int opens;
+	bool detaching;
+	bool autoclear;
+	struct work_struct autoclear_work;
+
+	struct qcow2_stats stats;
+};
+
+/**
+ * struct qcow2_io - one file I/O of a request
+ * @iocb: the kiocb submitted to the image file
+ * @iter: the request's bytes for this I/O
+ * @cmd: the request it belongs to
+ * @len: bytes asked for
+ * @next: the request's next allocated I/O
+ */
+struct qcow2_io {
+	struct kiocb iocb;
+	struct iov_iter iter;
+	struct qcow2_cmd *cmd;
+	size_t len;
+	struct qcow2_io *next;
+};
+
+/**
+ * struct qcow2_cmd - per-request data (the blk-mq pdu)
+ * @work: runs the request in process context
+ * @io: the first file I/O, inline; more are allocated
+ * @ios: the allocated ones, a list through qcow2_io.next, or NULL
+ * @bvec: the request's pages, when it has several bios
+ * @pending: file I/Os in flight plus one for the submitter
+ * @error: first error, as a negative errno
+ * @fua_done: data complete, the FUA flush is what is left
+ */
+struct qcow2_cmd {
+	struct work_struct work;
+	struct qcow2_io io;
+	struct qcow2_io *ios;
+	struct bio_vec *bvec;
+	atomic_t pending;
+	int error;
+	bool fua_done;
+};
 
 /* ctl.c: /dev/qcow2-control */
 int qcow2_ctl_init(void);
@@ -24,5 +208,81 @@ int qcow2_ctl_copy_out(void __user *uarg, unsigned int cmd, const void *karg,
 
 /* create.c: QCOW2_IOC_CREATE */
 long qcow2_ctl_create(unsigned int cmd, void __user *uarg);
+
+/* dev.c: device lifecycle and the attach/detach/status/list commands */
+int qcow2_dev_init(void);
+void qcow2_dev_exit(void);
+long qcow2_ctl_attach(unsigned int cmd, void __user *uarg);
+long qcow2_ctl_detach(unsigned int cmd, void __user *uarg);
+long qcow2_ctl_status(unsigned int cmd, void __user *uarg);
+long qcow2_ctl_list(unsigned int cmd, void __user *uarg);
+
+/* cache.c: metadata table caches */
+int qcow2_cache_init(struct qcow2_cache *c, struct qcow2_dev *q,
+		     const char *name, unsigned int nr,
+		     int (*validate)(struct qcow2_dev *q, u64 offset,
+				     const void *table));
+void qcow2_cache_destroy(struct qcow2_cache *c);
+int qcow2_cache_get(struct qcow2_cache *c, u64 offset, bool meta_locked,
+		    struct qcow2_cache_entry **out);
+int qcow2_cache_get_new(struct qcow2_cache *c, u64 offset,
+			struct qcow2_cache_entry **out);
+void qcow2_cache_put(struct qcow2_cache *c, struct qcow2_cache_entry *e);
+void qcow2_cache_mark_dirty(struct qcow2_cache *c, struct qcow2_cache_entry *e);
+bool qcow2_cache_dirty(struct qcow2_cache *c);
+int qcow2_cache_writeback(struct qcow2_cache *c);
+u64 qcow2_cache_bytes(const struct qcow2_cache *c);
+
+/* meta.c: metadata updates in QEMU's order */
+int qcow2_read_meta(struct qcow2_dev *q, void *buf, size_t len, u64 pos);
+int qcow2_write_meta(struct qcow2_dev *q, const void *buf, size_t len,
+		     u64 pos);
+int qcow2_sync(struct qcow2_dev *q);
+int qcow2_validate_l2(struct qcow2_dev *q, u64 offset, const void *table);
+__printf(2, 3)
+void qcow2_set_corrupt(struct qcow2_dev *q, const char *fmt, ...);
+bool qcow2_is_corrupt(struct qcow2_dev *q);
+int qcow2_l2_writeback_prepare(struct qcow2_dev *q);
+int qcow2_flush_metadata(struct qcow2_dev *q);
+int qcow2_flush(struct qcow2_dev *q);
+int qcow2_refcount_update(struct qcow2_dev *q, u64 cluster, s64 delta);
+int qcow2_free_later(struct qcow2_dev *q, u64 offset);
+long qcow2_alloc_clusters(struct qcow2_dev *q, u64 n, u64 *offset);
+int qcow2_l2_for_write(struct qcow2_dev *q, u64 l1i,
+		       struct qcow2_cache_entry **out);
+bool qcow2_overlaps_meta(struct qcow2_dev *q, u64 offset);
+
+/* io.c: the request path */
+extern const struct blk_mq_ops qcow2_mq_ops;
+
+/* An L2 entry and its bitmap (0 without extended L2). */
+struct qcow2_l2e {
+	u64 entry;
+	u64 bitmap;
+};
+
+static inline void qcow2_l2e_read(const struct qcow2_dev *q, const void *table,
+				  u32 i, struct qcow2_l2e *e)
+{
+	const __be64 *t = table;
+
+	e->entry = be64_to_cpu(t[i << (q->l2e_shift - 3)]);
+	e->bitmap = q->extl2 ? be64_to_cpu(t[(i << 1) + 1]) : 0;
+}
+
+static inline void qcow2_l2e_write(const struct qcow2_dev *q, void *table,
+				   u32 i, const struct qcow2_l2e *e)
+{
+	__be64 *t = table;
+
+	t[i << (q->l2e_shift - 3)] = cpu_to_be64(e->entry);
+	if (q->extl2)
+		t[(i << 1) + 1] = cpu_to_be64(e->bitmap);
+}
+
+static inline u64 qcow2_l1e_offset(const struct qcow2_dev *q, u64 l1i)
+{
+	return be64_to_cpu(READ_ONCE(q->l1[l1i])) & QCOW2_L1E_OFFSET_MASK;
+}
 
 #endif /* QCOW2_H */

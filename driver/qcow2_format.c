@@ -774,3 +774,58 @@ int qcow2_reftable_grow_plan(u32 cluster_bits, u32 refcount_order,
 	g->end = at + t + b;
 	return 0;
 }
+
+int qcow2_l1e_check(u64 l1e, u32 cluster_bits, u64 file_size,
+		    struct qcow2_err *err)
+{
+	u64 off = l1e & QCOW2_L1E_OFFSET_MASK;
+
+	if (l1e & QCOW2_L1E_RESERVED_MASK)
+		return qcow2_fail(err, EINVAL, "L1 entry 0x%llx has reserved bits set",
+				  (unsigned long long)l1e);
+	if (!off)
+		return 0;
+	return check_table("L2 table", off, 1ULL << cluster_bits, cluster_bits,
+			   file_size, err);
+}
+
+int qcow2_reft_check(u64 rte, u32 cluster_bits, u64 file_size,
+		     struct qcow2_err *err)
+{
+	u64 off = rte & QCOW2_REFT_OFFSET_MASK;
+
+	if (rte & QCOW2_REFT_RESERVED_MASK)
+		return qcow2_fail(err, EINVAL,
+				  "refcount table entry 0x%llx has reserved bits set",
+				  (unsigned long long)rte);
+	if (!off)
+		return 0;
+	return check_table("refcount block", off, 1ULL << cluster_bits,
+			   cluster_bits, file_size, err);
+}
+
+int qcow2_snapshot_decode(struct qcow2_snapshot *s, const void *buf,
+			  u32 cluster_bits, u64 file_size,
+			  struct qcow2_err *err)
+{
+	const u8 *p = buf;
+	u32 id_len = (u32)p[12] << 8 | p[13];
+	u32 name_len = (u32)p[14] << 8 | p[15];
+	u32 extra = qcow2_get_be32(p + 36);
+	u64 len;
+
+	s->l1_table_offset = qcow2_get_be64(p);
+	s->l1_size = qcow2_get_be32(p + 8);
+	if (extra > QCOW2_MAX_SNAPSHOT_EXTRA)
+		return qcow2_fail(err, EINVAL, "snapshot extra data of %u bytes exceeds %u",
+				  extra, QCOW2_MAX_SNAPSHOT_EXTRA);
+	len = QCOW2_SNAPSHOT_HEADER_LEN + (u64)extra + id_len + name_len;
+	s->entry_len = (len + 7) & ~7ULL;
+	if ((u64)s->l1_size * 8 > QCOW2_MAX_L1_BYTES)
+		return qcow2_fail(err, EFBIG, "snapshot L1 table of %u entries is too large",
+				  s->l1_size);
+	if (!s->l1_size)
+		return 0;
+	return check_table("snapshot L1 table", s->l1_table_offset,
+			   (u64)s->l1_size * 8, cluster_bits, file_size, err);
+}

@@ -357,6 +357,37 @@ int qcow2_reftable_grow_plan(u32 cluster_bits, u32 refcount_order,
 			     struct qcow2_reftable_grow *g,
 			     struct qcow2_err *err);
 
+/*
+ * Check an L1 entry (@what "L1") or a refcount table entry (@what
+ * "refcount table") read from an image: reserved bits clear, the table it
+ * points at cluster aligned and inside the file. 0 entries are valid.
+ */
+int qcow2_l1e_check(u64 l1e, u32 cluster_bits, u64 file_size,
+		    struct qcow2_err *err);
+int qcow2_reft_check(u64 rte, u32 cluster_bits, u64 file_size,
+		     struct qcow2_err *err);
+
+/* A snapshot table entry: 40 bytes, then extra data, ID and name. */
+#define QCOW2_SNAPSHOT_HEADER_LEN	40
+#define QCOW2_MAX_SNAPSHOT_EXTRA	1024U
+
+/**
+ * struct qcow2_snapshot - what the driver needs of a snapshot table entry
+ * @l1_table_offset: the snapshot's L1 table
+ * @l1_size: its entries
+ * @entry_len: bytes of the whole entry, padding included
+ */
+struct qcow2_snapshot {
+	u64 l1_table_offset;
+	u32 l1_size;
+	u32 entry_len;
+};
+
+/* Decode and check the first QCOW2_SNAPSHOT_HEADER_LEN bytes of an entry. */
+int qcow2_snapshot_decode(struct qcow2_snapshot *s, const void *buf,
+			  u32 cluster_bits, u64 file_size,
+			  struct qcow2_err *err);
+
 int qcow2_header_decode(struct qcow2_header *h, const void *buf, size_t len,
 			struct qcow2_err *err);
 int qcow2_header_check(const struct qcow2_header *h, u64 file_size,

@@ -38,7 +38,9 @@
  * "bad request".
  */
 #define QCOW2_FEATURE_CREATE	(1ULL << 0)	/* QCOW2_IOC_CREATE */
-#define QCOW2_FEATURES_ALL	QCOW2_FEATURE_CREATE
+/* QCOW2_IOC_ATTACH, _DETACH, _STATUS and _LIST */
+#define QCOW2_FEATURE_ATTACH	(1ULL << 1)
+#define QCOW2_FEATURES_ALL	(QCOW2_FEATURE_CREATE | QCOW2_FEATURE_ATTACH)
 
 /**
  * struct qcow2_version - argument of %QCOW2_IOC_VERSION
@@ -102,5 +104,162 @@ struct qcow2_create {
 
 #define QCOW2_IOC_CREATE	_IOWR(QCOW2_IOC_TYPE, QCOW2_IOC_BASE + 1, \
 				      struct qcow2_create)
+
+/* Block devices are /dev/qcow2N; each has 15 partition minors. */
+#define QCOW2_DEVICE_NAME	"qcow2"
+#define QCOW2_MAX_DEVICES	4096
+
+/* struct qcow2_attach flags */
+#define QCOW2_ATTACH_READ_ONLY	(1U << 0)	/* refuse writes */
+#define QCOW2_ATTACH_PARTSCAN	(1U << 1)	/* scan the partition table */
+#define QCOW2_ATTACH_INDEX	(1U << 2)	/* use @index, not the first free */
+#define QCOW2_ATTACH_FLAGS_ALL	(QCOW2_ATTACH_READ_ONLY | \
+				 QCOW2_ATTACH_PARTSCAN | \
+				 QCOW2_ATTACH_INDEX)
+
+/**
+ * struct qcow2_attach - argument of %QCOW2_IOC_ATTACH
+ * @fd: in: the image, a regular file open for reading, and for writing
+ *	unless %QCOW2_ATTACH_READ_ONLY is set. The module takes its own
+ *	reference; the caller may close @fd afterwards.
+ * @flags: in: QCOW2_ATTACH_* flags.
+ * @index: in: the device number wanted, with %QCOW2_ATTACH_INDEX;
+ *	out: the device number given, for /dev/qcow2<index>.
+ * @reserved0: in: must be zero.
+ * @l2_cache_size: in: bytes of L2 tables cached, 0 for the default
+ *	(enough to map 32 GiB with 64 KiB clusters).
+ * @refcount_cache_size: in: bytes of refcount blocks cached, 0 for the
+ *	default (a quarter of the L2 cache).
+ * @reserved: in: must be zero.
+ */
+struct qcow2_attach {
+	__s32 fd;
+	__u32 flags;
+	__u32 index;
+	__u32 reserved0;
+	__u64 l2_cache_size;
+	__u64 refcount_cache_size;
+	__u64 reserved[6];
+};
+
+#define QCOW2_IOC_ATTACH	_IOWR(QCOW2_IOC_TYPE, QCOW2_IOC_BASE + 2, \
+				      struct qcow2_attach)
+
+/* struct qcow2_detach flags */
+#define QCOW2_DETACH_DEFERRED	(1U << 0)	/* if open, at the last close */
+#define QCOW2_DETACH_FLAGS_ALL	QCOW2_DETACH_DEFERRED
+
+/**
+ * struct qcow2_detach - argument of %QCOW2_IOC_DETACH
+ * @index: in: the device number.
+ * @flags: in: QCOW2_DETACH_* flags. Without %QCOW2_DETACH_DEFERRED an
+ *	open device is -EBUSY; with it, the device detaches at its last
+ *	close (like loop's autoclear) and the call returns 0.
+ * @reserved: in: must be zero.
+ *
+ * Detaching writes back every cached metadata update and syncs the image
+ * file before the device goes away.
+ */
+struct qcow2_detach {
+	__u32 index;
+	__u32 flags;
+	__u64 reserved[3];
+};
+
+#define QCOW2_IOC_DETACH	_IOWR(QCOW2_IOC_TYPE, QCOW2_IOC_BASE + 3, \
+				      struct qcow2_detach)
+
+/* struct qcow2_status state bits */
+#define QCOW2_STATE_READ_ONLY	(1U << 0)	/* attached read-only */
+#define QCOW2_STATE_PARTSCAN	(1U << 1)
+#define QCOW2_STATE_AUTOCLEAR	(1U << 2)	/* detaches at last close */
+#define QCOW2_STATE_DIRECT_IO	(1U << 3)	/* data I/O bypasses the page cache */
+#define QCOW2_STATE_CORRUPT	(1U << 4)	/* found corrupt: writes refused */
+#define QCOW2_STATE_BACKING	(1U << 5)	/* image names a backing file */
+
+#define QCOW2_PATH_MAX		4096
+
+/**
+ * struct qcow2_status - argument of %QCOW2_IOC_STATUS
+ * @index: in: the device number.
+ * @flags: in: no flag is defined yet; must be 0.
+ * @state: out: QCOW2_STATE_* bits.
+ * @version: out: qcow2 version of the image, 2 or 3.
+ * @cluster_size: out: bytes.
+ * @refcount_bits: out: width of a refcount.
+ * @size: out: virtual size in bytes.
+ * @incompatible_features: out: the image's feature bits, as in its header.
+ * @compatible_features: out: as in the header.
+ * @autoclear_features: out: as in the header.
+ * @l2_cache_size: out: bytes the L2 table cache may use.
+ * @refcount_cache_size: out: bytes the refcount block cache may use.
+ * @reads: out: read requests completed.
+ * @writes: out: write requests completed.
+ * @read_bytes: out: bytes read.
+ * @write_bytes: out: bytes written.
+ * @flushes: out: flushes, FUA writes included.
+ * @errors: out: requests failed.
+ * @alloc_clusters: out: clusters allocated (data and metadata).
+ * @cow_clusters: out: clusters copied on write (shared with a snapshot).
+ * @l2_hits: out: L2 lookups served from the cache.
+ * @l2_misses: out: L2 tables read from the image.
+ * @refcount_hits: out: refcount block lookups served from the cache.
+ * @refcount_misses: out: refcount blocks read from the image.
+ * @metadata_writes: out: metadata tables written back.
+ * @reserved: out: zero.
+ * @path: out: path of the image file, NUL-terminated (as d_path() has it:
+ *	" (deleted)" appended when it was unlinked).
+ */
+struct qcow2_status {
+	__u32 index;
+	__u32 flags;
+	__u32 state;
+	__u32 version;
+	__u32 cluster_size;
+	__u32 refcount_bits;
+	__u64 size;
+	__u64 incompatible_features;
+	__u64 compatible_features;
+	__u64 autoclear_features;
+	__u64 l2_cache_size;
+	__u64 refcount_cache_size;
+	__u64 reads;
+	__u64 writes;
+	__u64 read_bytes;
+	__u64 write_bytes;
+	__u64 flushes;
+	__u64 errors;
+	__u64 alloc_clusters;
+	__u64 cow_clusters;
+	__u64 l2_hits;
+	__u64 l2_misses;
+	__u64 refcount_hits;
+	__u64 refcount_misses;
+	__u64 metadata_writes;
+	__u64 reserved[8];
+	char path[QCOW2_PATH_MAX];
+};
+
+#define QCOW2_IOC_STATUS	_IOWR(QCOW2_IOC_TYPE, QCOW2_IOC_BASE + 4, \
+				      struct qcow2_status)
+
+/**
+ * struct qcow2_list - argument of %QCOW2_IOC_LIST
+ * @count: in: room in @indexes, in entries; out: devices attached (may
+ *	exceed the room given: call again with more).
+ * @flags: in: no flag is defined yet; must be 0.
+ * @indexes: in: pointer to an array of __u32 filled with the device
+ *	numbers in increasing order; may be 0 when @count is 0.
+ * @reserved: in: must be zero.
+ */
+struct qcow2_list {
+	__u32 count;
+	__u32 flags;
+	__u64 indexes;
+	__u64 reserved[4];
+};
+
+#define QCOW2_IOC_LIST		_IOWR(QCOW2_IOC_TYPE, QCOW2_IOC_BASE + 5, \
+				      struct qcow2_list)
 
 #endif /* _UAPI_LINUX_QCOW2_H */

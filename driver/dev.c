@@ -1,0 +1,803 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Attached images: validation at attach, the /dev/qcow2N gendisk, sysfs
+ * attributes, detach (now, or at the last close), and the attach, detach,
+ * status and list commands of /dev/qcow2-control.
+ */
+#include "qcow2.h"
+
+#include <linux/blkdev.h>
+#include <linux/cpumask.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/idr.h>
+#include <linux/mm.h>
+#include <linux/namei.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+/* Minors per device: the disk and 15 partitions. */
+#define QCOW2_PART_SHIFT	4
+
+/* Defaults: L2 tables to map 32 GiB of 64 KiB clusters, a quarter of
+ * that for refcount blocks (QEMU's ratio); never fewer than 4 tables.
+ */
+#define QCOW2_DEFAULT_L2_CACHE		(4ULL << 20)
+#define QCOW2_MIN_CACHE_TABLES		4
+#define QCOW2_MAX_CACHE_BYTES		(1ULL << 30)
+
+static int qcow2_major;
+static DEFINE_MUTEX(qcow2_devs_lock);
+static DEFINE_IDR(qcow2_devs);
+/* Runs deferred detaches; drained before the module goes. */
+static struct workqueue_struct *qcow2_autoclear_wq;
+
+static const char *meta_kind_name(enum qcow2_meta_kind kind)
+{
+	switch (kind) {
+	case QCOW2_META_HEADER:
+		return "the header";
+	case QCOW2_META_L1:
+		return "the L1 table";
+	case QCOW2_META_L2:
+		return "an L2 table";
+	case QCOW2_META_REFTABLE:
+		return "the refcount table";
+	case QCOW2_META_REFBLOCK:
+		return "a refcount block";
+	case QCOW2_META_SNAPSHOTS:
+		return "the snapshot table";
+	case QCOW2_META_SNAPSHOT_L1:
+		return "a snapshot L1 table";
+	}
+	return "metadata";
+}
+
+/* Record @n clusters from @offset as metadata of @kind; refuse overlaps. */
+static int claim_meta(struct qcow2_dev *q, u64 offset, u64 n,
+		      enum qcow2_meta_kind kind, struct qcow2_err *err)
+{
+	u64 c = offset >> q->cluster_bits, i;
+	void *old;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		ret = xa_insert(&q->meta, c + i, xa_mk_value(kind), GFP_KERNEL);
+		if (ret == -EBUSY) {
+			old = xa_load(&q->meta, c + i);
+			return qcow2_fail(err, EINVAL,
+					  "%s at 0x%llx overlaps %s",
+					  meta_kind_name(kind), offset,
+					  meta_kind_name(xa_to_value(old)));
+		}
+		if (ret)
+			return qcow2_fail(err, -ret, "out of memory");
+	}
+	return 0;
+}
+
+static u64 clusters_for(struct qcow2_dev *q, u64 bytes)
+{
+	return DIV_ROUND_UP(bytes, q->cluster_size);
+}
+
+static int load_l1(struct qcow2_dev *q, u64 file_size, struct qcow2_err *err)
+{
+	u64 bytes = (u64)q->h.l1_size * 8, e;
+	u32 i;
+	int ret;
+
+	q->l1_entries = q->h.l1_size;
+	q->l1 = kvzalloc(max_t(u64, bytes, 8), GFP_KERNEL);
+	q->l1_dirty = bitmap_zalloc(DIV_ROUND_UP(q->l1_entries, 64) + 1,
+				    GFP_KERNEL);
+	if (!q->l1 || !q->l1_dirty)
+		return qcow2_fail(err, ENOMEM, "out of memory for the L1 table");
+	if (!bytes)
+		return 0;
+	ret = qcow2_read_meta(q, q->l1, bytes, q->h.l1_table_offset);
+	if (ret)
+		return qcow2_fail(err, -ret, "cannot read the L1 table");
+	ret = claim_meta(q, q->h.l1_table_offset, clusters_for(q, bytes),
+			 QCOW2_META_L1, err);
+	for (i = 0; !ret && i < q->l1_entries; i++) {
+		e = be64_to_cpu(q->l1[i]);
+		ret = qcow2_l1e_check(e, q->cluster_bits, file_size, err);
+		if (!ret && (e & QCOW2_L1E_OFFSET_MASK))
+			ret = claim_meta(q, e & QCOW2_L1E_OFFSET_MASK, 1,
+					 QCOW2_META_L2, err);
+	}
+	return ret;
+}
+
+static int load_reftable(struct qcow2_dev *q, u64 file_size,
+			 struct qcow2_err *err)
+{
+	u64 bytes = (u64)q->h.refcount_table_clusters << q->cluster_bits, e, i;
+	int ret;
+
+	q->reft_entries = bytes / 8;
+	q->reftable = kvmalloc(bytes, GFP_KERNEL);
+	q->reft_dirty = bitmap_zalloc(DIV_ROUND_UP(q->reft_entries, 64),
+				      GFP_KERNEL);
+	if (!q->reftable || !q->reft_dirty)
+		return qcow2_fail(err, ENOMEM, "out of memory for the refcount table");
+	ret = qcow2_read_meta(q, q->reftable, bytes, q->h.refcount_table_offset);
+	if (ret)
+		return qcow2_fail(err, -ret, "cannot read the refcount table");
+	ret = claim_meta(q, q->h.refcount_table_offset,
+			 q->h.refcount_table_clusters, QCOW2_META_REFTABLE, err);
+	for (i = 0; !ret && i < q->reft_entries; i++) {
+		e = be64_to_cpu(q->reftable[i]);
+		ret = qcow2_reft_check(e, q->cluster_bits, file_size, err);
+		if (!ret && (e & QCOW2_REFT_OFFSET_MASK))
+			ret = claim_meta(q, e & QCOW2_REFT_OFFSET_MASK, 1,
+					 QCOW2_META_REFBLOCK, err);
+	}
+	return ret;
+}
+
+/* Snapshot L1 tables are metadata: no data write may land on them. */
+static int load_snapshots(struct qcow2_dev *q, u64 file_size,
+			  struct qcow2_err *err)
+{
+	u64 pos = q->h.snapshots_offset, start = pos;
+	u8 buf[QCOW2_SNAPSHOT_HEADER_LEN];
+	struct qcow2_snapshot s;
+	u32 i;
+	int ret;
+
+	for (i = 0; i < q->h.nb_snapshots; i++) {
+		if (pos + sizeof(buf) > file_size)
+			return qcow2_fail(err, EINVAL,
+					  "snapshot table runs past the end of the file");
+		ret = qcow2_read_meta(q, buf, sizeof(buf), pos);
+		if (ret)
+			return qcow2_fail(err, -ret, "cannot read the snapshot table");
+		ret = qcow2_snapshot_decode(&s, buf, q->cluster_bits, file_size,
+					    err);
+		if (ret)
+			return ret;
+		if (s.l1_size) {
+			ret = claim_meta(q, s.l1_table_offset,
+					 clusters_for(q, (u64)s.l1_size * 8),
+					 QCOW2_META_SNAPSHOT_L1, err);
+			if (ret)
+				return ret;
+		}
+		pos += s.entry_len;
+	}
+	if (pos > file_size)
+		return qcow2_fail(err, EINVAL,
+				  "snapshot table runs past the end of the file");
+	if (pos == start)
+		return 0;
+	return claim_meta(q, start, clusters_for(q, pos - start),
+			  QCOW2_META_SNAPSHOTS, err);
+}
+
+static unsigned int cache_tables(struct qcow2_dev *q, u64 bytes)
+{
+	return max_t(u64, QCOW2_MIN_CACHE_TABLES, bytes >> q->cluster_bits);
+}
+
+/*
+ * Read and check everything the driver keeps in memory: the header, the L1
+ * and refcount tables, the snapshot table. Nothing is written.
+ */
+static int qcow2_load(struct qcow2_dev *q, const struct qcow2_attach *a,
+		      struct qcow2_err *err)
+{
+	u64 file_size = i_size_read(file_inode(q->file)), l2_bytes, rb_bytes;
+	size_t len = min_t(u64, file_size, 4096);
+	u8 *buf;
+	int ret;
+
+	buf = kzalloc(4096, GFP_KERNEL);
+	if (!buf)
+		return qcow2_fail(err, ENOMEM, "out of memory");
+	ret = qcow2_read_meta(q, buf, len, 0);
+	if (ret)
+		qcow2_fail(err, -ret, "cannot read the header");
+	else
+		ret = qcow2_header_decode(&q->h, buf, len, err);
+	kfree(buf);
+	if (ret)
+		return ret;
+	ret = qcow2_header_check(&q->h, file_size, err);
+	if (ret)
+		return ret;
+
+	if (!q->read_only &&
+	    (q->h.incompatible_features & QCOW2_INCOMPAT_CORRUPT))
+		return qcow2_fail(err, EUCLEAN,
+				  "image is marked corrupt: repair it with 'qemu-img check -r all', or attach it read-only");
+	if (!q->read_only && (q->h.incompatible_features & QCOW2_INCOMPAT_DIRTY))
+		return qcow2_fail(err, EUCLEAN,
+				  "image has the dirty bit set (lazy refcounts not written back): run 'qemu-img check -r all' on it first, or attach it read-only");
+
+	q->cluster_bits = q->h.cluster_bits;
+	q->cluster_size = 1U << q->cluster_bits;
+	q->extl2 = q->h.incompatible_features & QCOW2_INCOMPAT_EXTL2;
+	q->l2_bits = qcow2_l2_bits(q->cluster_bits, q->extl2);
+	q->l2e_shift = q->extl2 ? 4 : 3;
+	q->sc_bits = q->extl2 ? q->cluster_bits - 5 : q->cluster_bits;
+	q->rb_bits = q->cluster_bits + 3 - q->h.refcount_order;
+	q->file_end = file_size;
+	q->alloc_next = DIV_ROUND_UP(file_size, q->cluster_size);
+
+	ret = claim_meta(q, 0, 1, QCOW2_META_HEADER, err);
+	if (!ret)
+		ret = load_reftable(q, file_size, err);
+	if (!ret)
+		ret = load_l1(q, file_size, err);
+	if (!ret)
+		ret = load_snapshots(q, file_size, err);
+	if (ret)
+		return ret;
+
+	l2_bytes = a->l2_cache_size ?: QCOW2_DEFAULT_L2_CACHE;
+	rb_bytes = a->refcount_cache_size ?: l2_bytes / 4;
+	if (l2_bytes > QCOW2_MAX_CACHE_BYTES || rb_bytes > QCOW2_MAX_CACHE_BYTES)
+		return qcow2_fail(err, EINVAL, "cache size above the limit of %llu bytes",
+				  QCOW2_MAX_CACHE_BYTES);
+	ret = qcow2_cache_init(&q->l2c, q, "L2 table",
+			       cache_tables(q, l2_bytes), qcow2_validate_l2);
+	if (!ret)
+		ret = qcow2_cache_init(&q->rbc, q, "refcount block",
+				       cache_tables(q, rb_bytes), NULL);
+	if (!ret && !q->read_only) {
+		q->bounce = kvmalloc(q->cluster_size, GFP_KERNEL);
+		if (!q->bounce)
+			ret = -ENOMEM;
+	}
+	if (ret)
+		return qcow2_fail(err, -ret, "out of memory for the caches");
+	return 0;
+}
+
+/*
+ * Data I/O goes around the page cache when the file supports O_DIRECT and
+ * its block device takes 512-byte aligned I/O, as loop decides it.
+ */
+static bool can_use_dio(struct file *file)
+{
+	struct inode *inode = file_inode(file);
+	struct block_device *bdev = inode->i_sb->s_bdev;
+
+	if (!(file->f_mode & FMODE_CAN_ODIRECT))
+		return false;
+	return !bdev || bdev_logical_block_size(bdev) <= SECTOR_SIZE;
+}
+
+static void qcow2_free(struct qcow2_dev *q)
+{
+	qcow2_cache_destroy(&q->l2c);
+	qcow2_cache_destroy(&q->rbc);
+	xa_destroy(&q->meta);
+	kvfree(q->l1);
+	bitmap_free(q->l1_dirty);
+	kvfree(q->reftable);
+	bitmap_free(q->reft_dirty);
+	kvfree(q->bounce);
+	if (q->file)
+		fput(q->file);
+	kfree(q);
+}
+
+/* The image file's path, as d_path() gives it, into @buf. */
+static const char *image_path(struct qcow2_dev *q, char *buf, int len)
+{
+	char *p = d_path(&q->file->f_path, buf, len);
+
+	return IS_ERR(p) ? "(unknown)" : p;
+}
+
+static struct qcow2_dev *dev_of(struct device *dev)
+{
+	return dev_to_disk(dev)->private_data;
+}
+
+static ssize_t image_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	char *tmp = kmalloc(PATH_MAX, GFP_KERNEL);
+	ssize_t ret;
+
+	if (!tmp)
+		return -ENOMEM;
+	ret = sysfs_emit(buf, "%s\n", image_path(dev_of(dev), tmp, PATH_MAX));
+	kfree(tmp);
+	return ret;
+}
+
+#define QCOW2_ATTR(name, fmt, expr)					\
+static ssize_t name##_show(struct device *dev,				\
+			   struct device_attribute *attr, char *buf)	\
+{									\
+	struct qcow2_dev *q = dev_of(dev);				\
+									\
+	return sysfs_emit(buf, fmt "\n", expr);				\
+}									\
+static DEVICE_ATTR_RO(name)
+
+static DEVICE_ATTR_RO(image);
+QCOW2_ATTR(cluster_size, "%u", q->cluster_size);
+QCOW2_ATTR(version, "%u", q->h.version);
+QCOW2_ATTR(read_only, "%d", q->read_only);
+QCOW2_ATTR(corrupt, "%d", qcow2_is_corrupt(q));
+QCOW2_ATTR(direct_io, "%d", q->use_dio);
+QCOW2_ATTR(partscan, "%d", q->partscan);
+QCOW2_ATTR(autoclear, "%d", READ_ONCE(q->autoclear));
+QCOW2_ATTR(refcount_bits, "%u", 1U << q->h.refcount_order);
+QCOW2_ATTR(l2_cache_size, "%llu", (u64)q->l2c.nr << q->cluster_bits);
+QCOW2_ATTR(refcount_cache_size, "%llu", (u64)q->rbc.nr << q->cluster_bits);
+
+static struct attribute *qcow2_attrs[] = {
+	&dev_attr_image.attr,
+	&dev_attr_cluster_size.attr,
+	&dev_attr_version.attr,
+	&dev_attr_read_only.attr,
+	&dev_attr_corrupt.attr,
+	&dev_attr_direct_io.attr,
+	&dev_attr_partscan.attr,
+	&dev_attr_autoclear.attr,
+	&dev_attr_refcount_bits.attr,
+	&dev_attr_l2_cache_size.attr,
+	&dev_attr_refcount_cache_size.attr,
+	NULL,
+};
+
+static const struct attribute_group qcow2_attr_group = {
+	.name	= "qcow2",
+	.attrs	= qcow2_attrs,
+};
+
+static const struct attribute_group *qcow2_attr_groups[] = {
+	&qcow2_attr_group,
+	NULL,
+};
+
+int qcow2_open_disk(struct gendisk *disk)
+{
+	struct qcow2_dev *q = disk->private_data;
+	int ret = 0;
+
+	mutex_lock(&qcow2_devs_lock);
+	if (q->detaching)
+		ret = -ENXIO;
+	else
+		q->opens++;
+	mutex_unlock(&qcow2_devs_lock);
+	return ret;
+}
+
+void qcow2_release_disk(struct gendisk *disk)
+{
+	struct qcow2_dev *q = disk->private_data;
+
+	mutex_lock(&qcow2_devs_lock);
+	if (!--q->opens && q->autoclear && !q->detaching) {
+		/* del_gendisk() needs the open_mutex we are called under. */
+		q->detaching = true;
+		queue_work(qcow2_autoclear_wq, &q->autoclear_work);
+	}
+	mutex_unlock(&qcow2_devs_lock);
+}
+
+static const struct block_device_operations qcow2_fops = {
+	.owner		= THIS_MODULE,
+	.open		= qcow2_bdev_open,
+	.release	= qcow2_bdev_release,
+};
+
+/*
+ * Tear down a device marked detaching: no new opens, and no I/O once the
+ * disk is deleted; then everything cached goes to the image, synced.
+ */
+static void qcow2_destroy(struct qcow2_dev *q)
+{
+	int ret;
+
+	del_gendisk(q->disk);
+	if (!q->read_only) {
+		ret = qcow2_flush(q);
+		if (ret)
+			pr_err("qcow2%d: writing back metadata at detach failed (%d): the image may hold leaked clusters; run 'qemu-img check'\n",
+			       q->index, ret);
+	}
+	destroy_workqueue(q->wq);
+	put_disk(q->disk);
+	blk_mq_free_tag_set(&q->tag_set);
+	pr_info("qcow2%d: detached\n", q->index);
+
+	mutex_lock(&qcow2_devs_lock);
+	idr_remove(&qcow2_devs, q->index);
+	mutex_unlock(&qcow2_devs_lock);
+	qcow2_free(q);
+}
+
+static void qcow2_autoclear_work(struct work_struct *work)
+{
+	qcow2_destroy(container_of(work, struct qcow2_dev, autoclear_work));
+}
+
+static int qcow2_add_disk(struct qcow2_dev *q)
+{
+	struct qcow2_limits lim = {
+		.logical_block_size	= SECTOR_SIZE,
+		.physical_block_size	= min_t(u32, q->cluster_size, PAGE_SIZE),
+		.io_min			= q->cluster_size,
+		.io_opt			= q->cluster_size,
+		.max_hw_sectors		= 2048,
+	};
+	struct gendisk *disk;
+	int ret;
+
+	q->tag_set.ops = &qcow2_mq_ops;
+	q->tag_set.nr_hw_queues = num_online_cpus();
+	q->tag_set.queue_depth = 128;
+	q->tag_set.numa_node = NUMA_NO_NODE;
+	q->tag_set.cmd_size = sizeof(struct qcow2_cmd);
+	q->tag_set.flags = BLK_MQ_F_SHOULD_MERGE;
+	q->tag_set.driver_data = q;
+	ret = blk_mq_alloc_tag_set(&q->tag_set);
+	if (ret)
+		return ret;
+
+	q->wq = alloc_workqueue("qcow2-%d", WQ_UNBOUND | WQ_MEM_RECLAIM, 0,
+				q->index);
+	if (!q->wq) {
+		ret = -ENOMEM;
+		goto free_tags;
+	}
+	disk = qcow2_alloc_disk(&q->tag_set, &lim, q);
+	if (IS_ERR(disk)) {
+		ret = PTR_ERR(disk);
+		goto free_wq;
+	}
+	q->disk = disk;
+	disk->major = qcow2_major;
+	disk->first_minor = q->index << QCOW2_PART_SHIFT;
+	disk->minors = 1 << QCOW2_PART_SHIFT;
+	disk->fops = &qcow2_fops;
+	disk->private_data = q;
+	if (!q->partscan)
+		disk->flags |= GENHD_FL_NO_PART;
+	snprintf(disk->disk_name, DISK_NAME_LEN, QCOW2_DEVICE_NAME "%d",
+		 q->index);
+	set_capacity(disk, q->h.size >> SECTOR_SHIFT);
+	set_disk_ro(disk, q->read_only);
+	ret = device_add_disk(NULL, disk, qcow2_attr_groups);
+	if (ret)
+		goto put_disk;
+	return 0;
+
+put_disk:
+	put_disk(disk);
+free_wq:
+	destroy_workqueue(q->wq);
+free_tags:
+	blk_mq_free_tag_set(&q->tag_set);
+	return ret;
+}
+
+/* The header update a read-write attach makes before any I/O. */
+static int clear_autoclear(struct qcow2_dev *q)
+{
+	__be64 v = 0;
+	int ret;
+
+	if (q->h.version < 3 || !q->h.autoclear_features)
+		return 0;
+	/*
+	 * The driver maintains none of the autoclear features (bitmaps);
+	 * clearing them tells other tools their data is stale.
+	 */
+	ret = qcow2_write_meta(q, &v, sizeof(v), 88);
+	if (!ret)
+		ret = qcow2_sync(q);
+	if (!ret) {
+		pr_info("qcow2%d: cleared autoclear feature bits 0x%llx\n",
+			q->index, q->h.autoclear_features);
+		q->h.autoclear_features = 0;
+	}
+	return ret;
+}
+
+static int qcow2_attach(struct file *file, struct qcow2_attach *a)
+{
+	bool ro = a->flags & QCOW2_ATTACH_READ_ONLY;
+	struct qcow2_err err = { .msg = "" };
+	struct qcow2_dev *q, *other;
+	int ret, id;
+
+	if (!S_ISREG(file_inode(file)->i_mode)) {
+		pr_err("attach %pD: not a regular file\n", file);
+		return -EINVAL;
+	}
+	if (!(file->f_mode & FMODE_READ) ||
+	    (!ro && !(file->f_mode & FMODE_WRITE))) {
+		pr_err("attach %pD: file not open for %s\n", file,
+		       ro ? "reading" : "reading and writing");
+		return -EBADF;
+	}
+
+	q = kzalloc(sizeof(*q), GFP_KERNEL);
+	if (!q)
+		return -ENOMEM;
+	q->index = -1;
+	q->read_only = ro;
+	q->partscan = a->flags & QCOW2_ATTACH_PARTSCAN;
+	mutex_init(&q->meta_lock);
+	xa_init(&q->meta);
+	INIT_WORK(&q->autoclear_work, qcow2_autoclear_work);
+	/* Our own open file: its flags and position are the driver's. */
+	q->file = dentry_open(&file->f_path,
+			      (ro ? O_RDONLY : O_RDWR) | O_LARGEFILE,
+			      file->f_cred);
+	if (IS_ERR(q->file)) {
+		ret = PTR_ERR(q->file);
+		q->file = NULL;
+		pr_err("attach %pD: cannot reopen the file: %d\n", file, ret);
+		goto free;
+	}
+	q->use_dio = can_use_dio(q->file);
+
+	ret = qcow2_load(q, a, &err);
+	if (ret) {
+		pr_err("attach %pD: %s\n", file, err.msg);
+		goto free;
+	}
+
+	mutex_lock(&qcow2_devs_lock);
+	/* Two writers of one image would corrupt it. */
+	idr_for_each_entry(&qcow2_devs, other, id) {
+		if (file_inode(other->file) == file_inode(q->file)) {
+			mutex_unlock(&qcow2_devs_lock);
+			pr_err("attach %pD: already attached as /dev/qcow2%d\n",
+			       file, id);
+			ret = -EBUSY;
+			goto free;
+		}
+	}
+	if (a->flags & QCOW2_ATTACH_INDEX) {
+		ret = a->index < QCOW2_MAX_DEVICES ?
+		      idr_alloc(&qcow2_devs, q, a->index, a->index + 1,
+				GFP_KERNEL) : -EINVAL;
+		if (ret == -ENOSPC)
+			ret = -EEXIST;
+	} else {
+		ret = idr_alloc(&qcow2_devs, q, 0, QCOW2_MAX_DEVICES,
+				GFP_KERNEL);
+	}
+	if (ret < 0) {
+		mutex_unlock(&qcow2_devs_lock);
+		goto free;
+	}
+	q->index = ret;
+	/* Not visible to status and list until it is whole. */
+	q->detaching = true;
+	mutex_unlock(&qcow2_devs_lock);
+
+	if (!ro) {
+		ret = clear_autoclear(q);
+		if (ret) {
+			pr_err("attach %pD: cannot update the header: %d\n",
+			       file, ret);
+			goto unindex;
+		}
+	}
+	ret = qcow2_add_disk(q);
+	if (ret)
+		goto unindex;
+
+	mutex_lock(&qcow2_devs_lock);
+	q->detaching = false;
+	mutex_unlock(&qcow2_devs_lock);
+	a->index = q->index;
+	pr_info("qcow2%d: attached %pD (%llu bytes, %u-byte clusters, version %u%s%s)\n",
+		q->index, file, q->h.size, q->cluster_size, q->h.version,
+		ro ? ", read-only" : "", q->use_dio ? ", direct I/O" : "");
+	return 0;
+
+unindex:
+	mutex_lock(&qcow2_devs_lock);
+	idr_remove(&qcow2_devs, q->index);
+	mutex_unlock(&qcow2_devs_lock);
+free:
+	qcow2_free(q);
+	return ret;
+}
+
+long qcow2_ctl_attach(unsigned int cmd, void __user *uarg)
+{
+	struct qcow2_attach a;
+	struct file *file;
+	int ret;
+
+	ret = qcow2_ctl_copy_in(&a, sizeof(a), cmd, uarg);
+	if (ret)
+		return ret;
+	if ((a.flags & ~QCOW2_ATTACH_FLAGS_ALL) || a.reserved0 ||
+	    memchr_inv(a.reserved, 0, sizeof(a.reserved)))
+		return -EINVAL;
+	if (!(a.flags & QCOW2_ATTACH_INDEX) && a.index)
+		return -EINVAL;
+
+	file = fget(a.fd);
+	if (!file)
+		return -EBADF;
+	ret = qcow2_attach(file, &a);
+	fput(file);
+	if (ret)
+		return ret;
+	return qcow2_ctl_copy_out(uarg, cmd, &a, sizeof(a));
+}
+
+long qcow2_ctl_detach(unsigned int cmd, void __user *uarg)
+{
+	struct qcow2_detach d;
+	struct qcow2_dev *q;
+	int ret;
+
+	ret = qcow2_ctl_copy_in(&d, sizeof(d), cmd, uarg);
+	if (ret)
+		return ret;
+	if ((d.flags & ~QCOW2_DETACH_FLAGS_ALL) ||
+	    memchr_inv(d.reserved, 0, sizeof(d.reserved)))
+		return -EINVAL;
+
+	mutex_lock(&qcow2_devs_lock);
+	q = idr_find(&qcow2_devs, d.index);
+	if (!q || q->detaching) {
+		mutex_unlock(&qcow2_devs_lock);
+		return -ENXIO;
+	}
+	if (q->opens) {
+		ret = -EBUSY;
+		if (d.flags & QCOW2_DETACH_DEFERRED) {
+			q->autoclear = true;
+			ret = 0;
+		}
+		mutex_unlock(&qcow2_devs_lock);
+		return ret;
+	}
+	q->detaching = true;
+	mutex_unlock(&qcow2_devs_lock);
+	qcow2_destroy(q);
+	return 0;
+}
+
+long qcow2_ctl_status(unsigned int cmd, void __user *uarg)
+{
+	struct qcow2_status *s;
+	struct qcow2_dev *q;
+	const char *path;
+	int ret;
+
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return -ENOMEM;
+	ret = qcow2_ctl_copy_in(s, sizeof(*s), cmd, uarg);
+	if (ret)
+		goto out;
+	ret = -EINVAL;
+	if (s->flags || memchr_inv(s->reserved, 0, sizeof(s->reserved)))
+		goto out;
+
+	mutex_lock(&qcow2_devs_lock);
+	q = idr_find(&qcow2_devs, s->index);
+	if (!q || q->detaching) {
+		mutex_unlock(&qcow2_devs_lock);
+		ret = -ENXIO;
+		goto out;
+	}
+	s->state = (q->read_only ? QCOW2_STATE_READ_ONLY : 0) |
+		   (q->partscan ? QCOW2_STATE_PARTSCAN : 0) |
+		   (q->autoclear ? QCOW2_STATE_AUTOCLEAR : 0) |
+		   (q->use_dio ? QCOW2_STATE_DIRECT_IO : 0) |
+		   (qcow2_is_corrupt(q) ? QCOW2_STATE_CORRUPT : 0) |
+		   (q->h.backing_file_offset ? QCOW2_STATE_BACKING : 0);
+	s->version = q->h.version;
+	s->cluster_size = q->cluster_size;
+	s->refcount_bits = 1U << q->h.refcount_order;
+	s->size = q->h.size;
+	s->incompatible_features = q->h.incompatible_features |
+		(qcow2_is_corrupt(q) && q->h.version >= 3 ?
+		 QCOW2_INCOMPAT_CORRUPT : 0);
+	s->compatible_features = q->h.compatible_features;
+	s->autoclear_features = q->h.autoclear_features;
+	s->l2_cache_size = (u64)q->l2c.nr << q->cluster_bits;
+	s->refcount_cache_size = (u64)q->rbc.nr << q->cluster_bits;
+	s->reads = atomic64_read(&q->stats.reads);
+	s->writes = atomic64_read(&q->stats.writes);
+	s->read_bytes = atomic64_read(&q->stats.read_bytes);
+	s->write_bytes = atomic64_read(&q->stats.write_bytes);
+	s->flushes = atomic64_read(&q->stats.flushes);
+	s->errors = atomic64_read(&q->stats.errors);
+	s->alloc_clusters = atomic64_read(&q->stats.alloc_clusters);
+	s->cow_clusters = atomic64_read(&q->stats.cow_clusters);
+	s->l2_hits = atomic64_read(&q->l2c.hits);
+	s->l2_misses = atomic64_read(&q->l2c.misses);
+	s->refcount_hits = atomic64_read(&q->rbc.hits);
+	s->refcount_misses = atomic64_read(&q->rbc.misses);
+	s->metadata_writes = atomic64_read(&q->stats.metadata_writes);
+	path = image_path(q, s->path, sizeof(s->path));
+	if (path != s->path)
+		memmove(s->path, path, strlen(path) + 1);
+	mutex_unlock(&qcow2_devs_lock);
+	ret = qcow2_ctl_copy_out(uarg, cmd, s, sizeof(*s));
+out:
+	kfree(s);
+	return ret;
+}
+
+long qcow2_ctl_list(unsigned int cmd, void __user *uarg)
+{
+	struct qcow2_list l;
+	struct qcow2_dev *q;
+	u32 *idx, n = 0;
+	int ret, id;
+
+	ret = qcow2_ctl_copy_in(&l, sizeof(l), cmd, uarg);
+	if (ret)
+		return ret;
+	if (l.flags || memchr_inv(l.reserved, 0, sizeof(l.reserved)))
+		return -EINVAL;
+	idx = kvmalloc_array(QCOW2_MAX_DEVICES, sizeof(*idx), GFP_KERNEL);
+	if (!idx)
+		return -ENOMEM;
+	mutex_lock(&qcow2_devs_lock);
+	idr_for_each_entry(&qcow2_devs, q, id)
+		if (!q->detaching)
+			idx[n++] = id;
+	mutex_unlock(&qcow2_devs_lock);
+
+	ret = 0;
+	if (min(n, l.count) &&
+	    copy_to_user(u64_to_user_ptr(l.indexes), idx,
+			 min(n, l.count) * sizeof(*idx)))
+		ret = -EFAULT;
+	kvfree(idx);
+	if (ret)
+		return ret;
+	l.count = n;
+	return qcow2_ctl_copy_out(uarg, cmd, &l, sizeof(l));
+}
+
+int qcow2_dev_init(void)
+{
+	qcow2_autoclear_wq = alloc_workqueue("qcow2-autoclear", 0, 0);
+	if (!qcow2_autoclear_wq)
+		return -ENOMEM;
+	qcow2_major = register_blkdev(0, QCOW2_DEVICE_NAME);
+	if (qcow2_major < 0) {
+		destroy_workqueue(qcow2_autoclear_wq);
+		return qcow2_major;
+	}
+	return 0;
+}
+
+/* Module unload: no device is open (each open holds the module). */
+void qcow2_dev_exit(void)
+{
+	struct qcow2_dev *q;
+	int id;
+
+	destroy_workqueue(qcow2_autoclear_wq);
+	for (;;) {
+		mutex_lock(&qcow2_devs_lock);
+		q = NULL;
+		idr_for_each_entry(&qcow2_devs, q, id)
+			break;
+		if (q)
+			q->detaching = true;
+		mutex_unlock(&qcow2_devs_lock);
+		if (!q)
+			break;
+		qcow2_destroy(q);
+	}
+	idr_destroy(&qcow2_devs);
+	unregister_blkdev(qcow2_major, QCOW2_DEVICE_NAME);
+}

@@ -1,0 +1,597 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The request path: map a request's guest range onto extents of the image
+ * file, allocate or copy clusters where a write needs it, and send the data
+ * to the file through kiocbs, asynchronously with direct I/O when the file
+ * allows it (as loop does).
+ *
+ * Requests run in the device's workqueue, many at a time. A read or a write
+ * to clusters that are already allocated (and, for a write, not shared
+ * with a snapshot) only looks up the L2 cache; everything else takes the
+ * device's meta_lock. Host-contiguous clusters become one file I/O.
+ */
+#include "qcow2.h"
+
+#include <linux/bvec.h>
+#include <linux/fs.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
+
+enum qcow2_ext_kind {
+	QCOW2_EXT_HOST,		/* read or write the file at @host */
+	QCOW2_EXT_ZERO,		/* the guest bytes read as zeros */
+	QCOW2_EXT_DONE,		/* already written (copy-on-write) */
+};
+
+struct qcow2_ext {
+	enum qcow2_ext_kind kind;
+	u64 host;
+	u64 len;
+};
+
+/* A unit a write cannot take in place: any kind but data. */
+#define QCOW2_MAP_SLOW	(-1)
+
+static int unsupported(struct qcow2_dev *q, const char *what)
+{
+	pr_err_ratelimited("qcow2%d: %s are not supported yet; request failed\n",
+			   q->index, what);
+	return -EIO;
+}
+
+/* Bytes from @pos to the end of the guest range its L2 table maps. */
+static u64 to_table_end(struct qcow2_dev *q, u64 pos)
+{
+	u64 span = 1ULL << (q->cluster_bits + q->l2_bits);
+
+	return span - (pos & (span - 1));
+}
+
+static u64 unit_end(struct qcow2_dev *q, u64 p)
+{
+	return (p | ((1ULL << q->sc_bits) - 1)) + 1;
+}
+
+/*
+ * The run of units from @pos (at most @len bytes, inside one L2 table)
+ * that map the same way, with contiguous host offsets for data. With
+ * @write, data counts only where it may be written in place (the entry has
+ * COPIED); every other unit is QCOW2_MAP_SLOW. Caller holds the cache lock
+ * or meta_lock, so entries do not change underneath.
+ */
+static int scan(struct qcow2_dev *q, const void *table, u64 pos, u64 len,
+		bool write, u64 *host, u64 *run)
+{
+	u64 cmask = q->cluster_size - 1, p = pos, end = pos + len, cend, h;
+	int k, k0 = QCOW2_MAP_SLOW;
+	struct qcow2_l2e e;
+
+	*host = 0;
+	while (p < end) {
+		qcow2_l2e_read(q, table, (p >> q->cluster_bits) &
+			       ((1U << q->l2_bits) - 1), &e);
+		cend = min(end, (p | cmask) + 1);
+		while (p < cend) {
+			k = qcow2_l2e_map(e.entry, e.bitmap, q->extl2,
+					  (p & cmask) >> q->sc_bits);
+			if (write && (k != QCOW2_MAP_DATA ||
+				      !(e.entry & QCOW2_OFLAG_COPIED)))
+				k = QCOW2_MAP_SLOW;
+			h = (e.entry & QCOW2_L2E_OFFSET_MASK) + (p & cmask);
+			if (p == pos) {
+				k0 = k;
+				*host = h;
+			} else if (k != k0 || (k == QCOW2_MAP_DATA &&
+						h != *host + (p - pos))) {
+				goto out;
+			}
+			p = min(cend, unit_end(q, p));
+		}
+	}
+out:
+	*run = p - pos;
+	return k0;
+}
+
+static int map_read(struct qcow2_dev *q, u64 pos, u64 len,
+		    struct qcow2_ext *ext)
+{
+	u64 l1i = pos >> (q->cluster_bits + q->l2_bits), l2off;
+	struct qcow2_cache_entry *e;
+	int k, ret;
+
+	len = min(len, to_table_end(q, pos));
+	l2off = qcow2_l1e_offset(q, l1i);
+	if (!l2off) {
+		k = QCOW2_MAP_UNALLOCATED;
+		ext->len = len;
+	} else {
+		ret = qcow2_cache_get(&q->l2c, l2off, false, &e);
+		if (ret)
+			return ret;
+		spin_lock(&q->l2c.lock);
+		k = scan(q, e->data, pos, len, false, &ext->host, &ext->len);
+		spin_unlock(&q->l2c.lock);
+		qcow2_cache_put(&q->l2c, e);
+	}
+
+	switch (k) {
+	case QCOW2_MAP_DATA:
+		ext->kind = QCOW2_EXT_HOST;
+		return 0;
+	case QCOW2_MAP_UNALLOCATED:
+		if (q->h.backing_file_offset)
+			return unsupported(q, "reads from a backing file");
+		fallthrough;
+	case QCOW2_MAP_ZERO:
+		ext->kind = QCOW2_EXT_ZERO;
+		return 0;
+	default:
+		return unsupported(q, "compressed clusters");
+	}
+}
+
+/* Can the cluster of @e take a brand-new host cluster for this write? */
+static bool fresh(struct qcow2_dev *q, const struct qcow2_l2e *e, u64 pos,
+		  u64 len)
+{
+	if (e->entry & (QCOW2_OFLAG_COMPRESSED | QCOW2_L2E_OFFSET_MASK))
+		return false;
+	/* Without a host cluster every unit reads zeros or backing data. */
+	if (!q->h.backing_file_offset)
+		return true;
+	if (!(pos & (q->cluster_size - 1)) && len >= q->cluster_size)
+		return true;
+	return q->extl2 ? (e->bitmap >> 32) == QCOW2_L2B_ALLOC_ALL :
+			  !!(e->entry & QCOW2_OFLAG_ZERO);
+}
+
+/*
+ * First writes: give the run of fresh clusters from @pos new host clusters,
+ * contiguous where the allocator can, and publish them at once. A fresh
+ * cluster lies past everything the image ever used, so the bytes the
+ * write leaves out read as zeros, which is what they read as before.
+ */
+static int alloc_fresh(struct qcow2_dev *q, struct qcow2_cache_entry *t,
+		       u64 pos, u64 len, struct qcow2_ext *ext)
+{
+	u64 cmask = q->cluster_size - 1, p, n = 0, host, i;
+	u32 l2i = (pos >> q->cluster_bits) & ((1U << q->l2_bits) - 1);
+	struct qcow2_l2e e;
+	long got;
+
+	for (p = pos; p < pos + len; p = (p | cmask) + 1, n++) {
+		qcow2_l2e_read(q, t->data, l2i + n, &e);
+		if (!fresh(q, &e, p, pos + len - p))
+			break;
+	}
+	got = qcow2_alloc_clusters(q, n, &host);
+	if (got < 0)
+		return got;
+	spin_lock(&q->l2c.lock);
+	for (i = 0; i < got; i++) {
+		e.entry = (host + (i << q->cluster_bits)) | QCOW2_OFLAG_COPIED;
+		e.bitmap = q->extl2 ? QCOW2_L2B_ALLOC_ALL : 0;
+		qcow2_l2e_write(q, t->data, l2i + i, &e);
+	}
+	spin_unlock(&q->l2c.lock);
+	qcow2_cache_mark_dirty(&q->l2c, t);
+
+	ext->kind = QCOW2_EXT_HOST;
+	ext->host = host + (pos & cmask);
+	ext->len = min(len, ((u64)got << q->cluster_bits) - (pos & cmask));
+	return 0;
+}
+
+/*
+ * Every other write that changes the mapping of one cluster: copy-on-write
+ * of a cluster shared with a snapshot, a zero cluster with a host cluster,
+ * subclusters not yet allocated. Builds the cluster in the bounce buffer,
+ * writes it (synchronously: these are rare) and then the L2 entry; the
+ * data must reach the disk before the entry does (meta.c's barrier).
+ */
+static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
+	       u64 len, struct iov_iter *iter, struct qcow2_ext *ext)
+{
+	u64 cmask = q->cluster_size - 1, coff = pos & cmask, u, ue, s, se, ws, we;
+	u32 l2i = (pos >> q->cluster_bits) & ((1U << q->l2_bits) - 1);
+	u64 n = min(len, q->cluster_size - coff), old, target;
+	bool inplace, need_read = false, covered;
+	u8 *buf = q->bounce;
+	struct iov_iter it = *iter;
+	struct qcow2_l2e e;
+	long got;
+	int k, ret;
+
+	qcow2_l2e_read(q, t->data, l2i, &e);
+	if (e.entry & QCOW2_OFLAG_COMPRESSED)
+		return unsupported(q, "writes to compressed clusters");
+	old = e.entry & QCOW2_L2E_OFFSET_MASK;
+	inplace = old && (e.entry & QCOW2_OFLAG_COPIED);
+
+	for (u = 0; u < q->cluster_size; u = ue) {
+		ue = unit_end(q, u);
+		k = qcow2_l2e_map(e.entry, e.bitmap, q->extl2, u >> q->sc_bits);
+		covered = u >= coff && ue <= coff + n;
+		if (k == QCOW2_MAP_DATA)
+			need_read = true;
+		else if (k == QCOW2_MAP_UNALLOCATED && q->h.backing_file_offset &&
+			 !covered)
+			return unsupported(q, "writes needing data from a backing file");
+	}
+	if (need_read) {
+		ret = qcow2_read_meta(q, buf, q->cluster_size, old);
+		if (ret)
+			return ret;
+	}
+	for (u = 0; u < q->cluster_size; u = ue) {
+		ue = unit_end(q, u);
+		if (qcow2_l2e_map(e.entry, e.bitmap, q->extl2,
+				  u >> q->sc_bits) != QCOW2_MAP_DATA)
+			memset(buf + u, 0, ue - u);
+	}
+	if (copy_from_iter(buf + coff, n, &it) != n)
+		return -EIO;
+
+	if (inplace) {
+		/*
+		 * Rewrite only what changes: the units that were not data, and
+		 * the request's bytes. Other bytes of data units may be taking
+		 * writes right now.
+		 */
+		target = old;
+		ws = 0;
+		we = 0;
+		for (u = 0; u < q->cluster_size; u = ue) {
+			ue = unit_end(q, u);
+			s = u;
+			se = ue;
+			if (qcow2_l2e_map(e.entry, e.bitmap, q->extl2,
+					  u >> q->sc_bits) == QCOW2_MAP_DATA) {
+				s = max(u, coff);
+				se = min(ue, coff + n);
+				if (s >= se)
+					continue;
+			}
+			if (s == we) {
+				we = se;
+				continue;
+			}
+			if (we > ws) {
+				ret = qcow2_write_meta(q, buf + ws, we - ws, old + ws);
+				if (ret)
+					return ret;
+			}
+			ws = s;
+			we = se;
+		}
+		if (we > ws) {
+			ret = qcow2_write_meta(q, buf + ws, we - ws, old + ws);
+			if (ret)
+				return ret;
+		}
+	} else {
+		got = qcow2_alloc_clusters(q, 1, &target);
+		if (got < 0)
+			return got;
+		ret = qcow2_write_meta(q, buf, q->cluster_size, target);
+		if (ret)
+			return ret;
+	}
+
+	e.entry = target | QCOW2_OFLAG_COPIED;
+	e.bitmap = q->extl2 ? QCOW2_L2B_ALLOC_ALL : 0;
+	spin_lock(&q->l2c.lock);
+	qcow2_l2e_write(q, t->data, l2i, &e);
+	spin_unlock(&q->l2c.lock);
+	qcow2_cache_mark_dirty(&q->l2c, t);
+	if (old && !inplace) {
+		ret = qcow2_free_later(q, old);
+		if (ret)
+			return ret;
+		atomic64_inc(&q->stats.cow_clusters);
+	}
+	ext->kind = QCOW2_EXT_DONE;
+	ext->len = n;
+	return 0;
+}
+
+static int write_slow(struct qcow2_dev *q, u64 pos, u64 len,
+		      struct iov_iter *iter, struct qcow2_ext *ext)
+{
+	u64 l1i = pos >> (q->cluster_bits + q->l2_bits);
+	u32 l2i = (pos >> q->cluster_bits) & ((1U << q->l2_bits) - 1);
+	struct qcow2_cache_entry *t;
+	struct qcow2_l2e e;
+	int ret;
+
+	mutex_lock(&q->meta_lock);
+	ret = -EIO;
+	if (qcow2_is_corrupt(q))
+		goto out;
+	ret = qcow2_l2_for_write(q, l1i, &t);
+	if (ret)
+		goto out;
+	/* Another request may have allocated it while we waited. */
+	if (scan(q, t->data, pos, len, true, &ext->host, &ext->len) ==
+	    QCOW2_MAP_DATA) {
+		ext->kind = QCOW2_EXT_HOST;
+	} else {
+		qcow2_l2e_read(q, t->data, l2i, &e);
+		if (fresh(q, &e, pos, len))
+			ret = alloc_fresh(q, t, pos, len, ext);
+		else
+			ret = rmw(q, t, pos, len, iter, ext);
+	}
+	qcow2_cache_put(&q->l2c, t);
+out:
+	mutex_unlock(&q->meta_lock);
+	return ret;
+}
+
+static int map_write(struct qcow2_dev *q, u64 pos, u64 len,
+		     struct iov_iter *iter, struct qcow2_ext *ext)
+{
+	u64 l1i = pos >> (q->cluster_bits + q->l2_bits), l1e;
+	struct qcow2_cache_entry *t;
+	int k, ret;
+
+	len = min(len, to_table_end(q, pos));
+	l1e = be64_to_cpu(READ_ONCE(q->l1[l1i]));
+	if ((l1e & QCOW2_L1E_OFFSET_MASK) && (l1e & QCOW2_OFLAG_COPIED)) {
+		ret = qcow2_cache_get(&q->l2c, l1e & QCOW2_L1E_OFFSET_MASK,
+				      false, &t);
+		if (ret)
+			return ret;
+		spin_lock(&q->l2c.lock);
+		k = scan(q, t->data, pos, len, true, &ext->host, &ext->len);
+		spin_unlock(&q->l2c.lock);
+		qcow2_cache_put(&q->l2c, t);
+		if (k == QCOW2_MAP_DATA) {
+			ext->kind = QCOW2_EXT_HOST;
+			return 0;
+		}
+	}
+	return write_slow(q, pos, len, iter, ext);
+}
+
+static void cmd_put(struct qcow2_cmd *cmd)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct qcow2_dev *q = rq->q->queuedata;
+
+	if (!atomic_dec_and_test(&cmd->pending))
+		return;
+	if (!cmd->error && req_op(rq) == REQ_OP_WRITE &&
+	    (rq->cmd_flags & REQ_FUA) && !cmd->fua_done) {
+		/* The data is there; the metadata it needed is next. */
+		cmd->fua_done = true;
+		queue_work(q->wq, &cmd->work);
+		return;
+	}
+	if (likely(!blk_should_fake_timeout(rq->q)))
+		blk_mq_complete_request(rq);
+}
+
+static void io_complete(struct kiocb *iocb, long ret)
+{
+	struct qcow2_io *io = container_of(iocb, struct qcow2_io, iocb);
+	struct qcow2_cmd *cmd = io->cmd;
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+
+	if (req_op(rq) == REQ_OP_WRITE) {
+		kiocb_end_write(iocb);
+		if (ret >= 0 && ret != io->len)
+			ret = -EIO;
+	} else if (ret >= 0 && ret < io->len) {
+		/* Past the end of the file: a cluster not written yet. */
+		iov_iter_advance(&io->iter, ret);
+		iov_iter_zero(io->len - ret, &io->iter);
+	}
+	if (ret < 0)
+		cmpxchg(&cmd->error, 0, (int)ret);
+	cmd_put(cmd);
+}
+
+static int submit(struct qcow2_dev *q, struct qcow2_cmd *cmd,
+		  struct iov_iter *iter, u64 host, u64 len)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	bool write = req_op(rq) == REQ_OP_WRITE;
+	struct qcow2_io *io = &cmd->io;
+	struct iov_iter it;
+	ssize_t ret;
+
+	if (io->cmd) {
+		io = kmalloc(sizeof(*io), GFP_NOIO);
+		if (!io)
+			return -ENOMEM;
+		io->next = cmd->ios;
+		cmd->ios = io;
+	}
+	io->cmd = cmd;
+	io->len = len;
+	io->iter = *iter;
+	iov_iter_truncate(&io->iter, len);
+	iov_iter_advance(iter, len);
+
+	memset(&io->iocb, 0, sizeof(io->iocb));
+	io->iocb.ki_filp = q->file;
+	io->iocb.ki_pos = host;
+	io->iocb.ki_ioprio = req_get_ioprio(rq);
+	if (q->use_dio) {
+		io->iocb.ki_flags = IOCB_DIRECT;
+		io->iocb.ki_complete = io_complete;
+	}
+
+	atomic_inc(&cmd->pending);
+	it = io->iter;
+	if (write) {
+		kiocb_start_write(&io->iocb);
+		ret = q->file->f_op->write_iter(&io->iocb, &it);
+	} else {
+		ret = q->file->f_op->read_iter(&io->iocb, &it);
+	}
+	if (ret != -EIOCBQUEUED)
+		io_complete(&io->iocb, ret);
+	return 0;
+}
+
+/* Build an iterator over the request's pages, as loop does. */
+static int rq_iter(struct qcow2_cmd *cmd, struct iov_iter *iter)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	unsigned int dir = req_op(rq) == REQ_OP_WRITE ? ITER_SOURCE : ITER_DEST;
+	struct req_iterator ri;
+	struct bio_vec tmp, *bvec;
+	unsigned int offset = 0;
+	int nr = 0;
+
+	rq_for_each_bvec(tmp, rq, ri)
+		nr++;
+
+	if (rq->bio != rq->biotail) {
+		bvec = kmalloc_array(nr, sizeof(*bvec), GFP_NOIO);
+		if (!bvec)
+			return -ENOMEM;
+		cmd->bvec = bvec;
+		rq_for_each_bvec(tmp, rq, ri)
+			*bvec++ = tmp;
+		bvec = cmd->bvec;
+	} else {
+		offset = rq->bio->bi_iter.bi_bvec_done;
+		bvec = __bvec_iter_bvec(rq->bio->bi_io_vec, rq->bio->bi_iter);
+	}
+	iov_iter_bvec(iter, dir, bvec, nr, blk_rq_bytes(rq));
+	iter->iov_offset = offset;
+	return 0;
+}
+
+static void do_rw(struct qcow2_dev *q, struct qcow2_cmd *cmd)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	bool write = req_op(rq) == REQ_OP_WRITE;
+	u64 pos = blk_rq_pos(rq) << SECTOR_SHIFT, len = blk_rq_bytes(rq);
+	struct qcow2_ext ext;
+	struct iov_iter iter;
+	int ret;
+
+	atomic_set(&cmd->pending, 1);
+	ret = rq_iter(cmd, &iter);
+	while (!ret && len) {
+		ret = write ? map_write(q, pos, len, &iter, &ext) :
+			      map_read(q, pos, len, &ext);
+		if (ret)
+			break;
+		switch (ext.kind) {
+		case QCOW2_EXT_HOST:
+			ret = submit(q, cmd, &iter, ext.host, ext.len);
+			break;
+		case QCOW2_EXT_ZERO:
+			iov_iter_zero(ext.len, &iter);
+			break;
+		case QCOW2_EXT_DONE:
+			iov_iter_advance(&iter, ext.len);
+			break;
+		}
+		pos += ext.len;
+		len -= ext.len;
+	}
+	if (ret)
+		cmpxchg(&cmd->error, 0, ret);
+	cmd_put(cmd);
+}
+
+static void cmd_work(struct work_struct *work)
+{
+	struct qcow2_cmd *cmd = container_of(work, struct qcow2_cmd, work);
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	struct qcow2_dev *q = rq->q->queuedata;
+	unsigned int noio;
+	int ret;
+
+	/* Reclaim must not recurse into this device's I/O. */
+	noio = memalloc_noio_save();
+	if (req_op(rq) == REQ_OP_FLUSH || cmd->fua_done) {
+		ret = qcow2_flush(q);
+		if (ret) {
+			pr_err_ratelimited("qcow2%d: flush failed: %d\n",
+					   q->index, ret);
+			cmd->error = ret;
+		}
+		atomic64_inc(&q->stats.flushes);
+		if (likely(!blk_should_fake_timeout(rq->q)))
+			blk_mq_complete_request(rq);
+	} else {
+		do_rw(q, cmd);
+	}
+	memalloc_noio_restore(noio);
+}
+
+static blk_status_t qcow2_queue_rq(struct blk_mq_hw_ctx *hctx,
+				   const struct blk_mq_queue_data *bd)
+{
+	struct request *rq = bd->rq;
+	struct qcow2_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	struct qcow2_dev *q = hctx->queue->queuedata;
+
+	blk_mq_start_request(rq);
+	switch (req_op(rq)) {
+	case REQ_OP_FLUSH:
+	case REQ_OP_READ:
+		break;
+	case REQ_OP_WRITE:
+		if (q->read_only || qcow2_is_corrupt(q))
+			return BLK_STS_IOERR;
+		break;
+	default:
+		WARN_ON_ONCE(1);
+		return BLK_STS_IOERR;
+	}
+	cmd->io.cmd = NULL;
+	cmd->ios = NULL;
+	cmd->bvec = NULL;
+	cmd->error = 0;
+	cmd->fua_done = false;
+	queue_work(q->wq, &cmd->work);
+	return BLK_STS_OK;
+}
+
+static void qcow2_complete_rq(struct request *rq)
+{
+	struct qcow2_cmd *cmd = blk_mq_rq_to_pdu(rq);
+	struct qcow2_dev *q = rq->q->queuedata;
+	struct qcow2_io *io, *next;
+
+	for (io = cmd->ios; io; io = next) {
+		next = io->next;
+		kfree(io);
+	}
+	kfree(cmd->bvec);
+	if (cmd->error) {
+		atomic64_inc(&q->stats.errors);
+	} else if (req_op(rq) == REQ_OP_READ) {
+		atomic64_inc(&q->stats.reads);
+		atomic64_add(blk_rq_bytes(rq), &q->stats.read_bytes);
+	} else if (req_op(rq) == REQ_OP_WRITE) {
+		atomic64_inc(&q->stats.writes);
+		atomic64_add(blk_rq_bytes(rq), &q->stats.write_bytes);
+	}
+	blk_mq_end_request(rq, errno_to_blk_status(cmd->error));
+}
+
+static int qcow2_init_request(struct blk_mq_tag_set *set, struct request *rq,
+			      unsigned int hctx_idx, unsigned int numa_node)
+{
+	struct qcow2_cmd *cmd = blk_mq_rq_to_pdu(rq);
+
+	INIT_WORK(&cmd->work, cmd_work);
+	return 0;
+}
+
+const struct blk_mq_ops qcow2_mq_ops = {
+	.queue_rq	= qcow2_queue_rq,
+	.complete	= qcow2_complete_rq,
+	.init_request	= qcow2_init_request,
+};
