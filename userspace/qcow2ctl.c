@@ -39,13 +39,19 @@ static void usage(FILE *f)
 		"Commands:\n"
 		"  create [OPTIONS] IMAGE SIZE   create a qcow2 image (in the kernel);\n"
 		"                                \"%s create --help\" lists the options\n"
+		"  attach [OPTIONS] IMAGE        attach IMAGE as /dev/qcow2N;\n"
+		"                                \"%s attach --help\" lists the options\n"
+		"  detach [--lazy] DEVICE|--all  detach /dev/qcow2N (or every device)\n"
+		"  list [--json]                 attached devices and their images\n"
+		"  info [--json] DEVICE|IMAGE    state and counters of a device, or the\n"
+		"                                header of an image file\n"
 		"  version                       ABI version and features of the loaded module\n"
 		"  help                          this text\n"
 		"\n"
 		"If " CONTROL_PATH " does not exist, %s loads the module with\n"
 		"\"modprobe qcow2\" first (the control device has a dynamic minor, so no\n"
 		"device node exists before the module is loaded).\n",
-		progname, progname, progname);
+		progname, progname, progname, progname);
 }
 
 static void create_usage(FILE *f)
@@ -433,13 +439,549 @@ static int cmd_version(int argc, char **argv)
 	close(fd);
 	printf("module ABI version: %u\n", v.abi_version);
 	printf("qcow2ctl ABI version: %u\n", QCOW2_ABI_VERSION);
-	printf("module features: 0x%llx%s\n", (unsigned long long)v.features,
-	       v.features & QCOW2_FEATURE_CREATE ? " (create)" : "");
+	printf("module features: 0x%llx%s%s\n", (unsigned long long)v.features,
+	       v.features & QCOW2_FEATURE_CREATE ? " create" : "",
+	       v.features & QCOW2_FEATURE_ATTACH ? " attach" : "");
 	if (v.abi_version != QCOW2_ABI_VERSION) {
 		fprintf(stderr, "%s: module and qcow2ctl ABI versions differ; rebuild both from one tree\n",
 			progname);
 		return 1;
 	}
+	return 0;
+}
+
+static void attach_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s attach [OPTIONS] IMAGE\n"
+		"\n"
+		"Attach the qcow2 image IMAGE as the block device /dev/qcow2N. The\n"
+		"image is opened here, read-write unless --read-only, so the file's\n"
+		"permissions decide who may write it.\n"
+		"\n"
+		"Options:\n"
+		"  -r, --read-only             attach read-only\n"
+		"  -P, --partscan              scan the image's partition table\n"
+		"      --show                  print the device name\n"
+		"      --index=N               attach as /dev/qcow2N (default: first free)\n"
+		"      --l2-cache-size=SIZE    L2 table cache (default 4M: maps 32G of\n"
+		"                              64k clusters)\n"
+		"      --refcount-cache-size=SIZE\n"
+		"                              refcount block cache (default: L2 cache / 4)\n"
+		"  -h, --help                  this text\n",
+		progname);
+}
+
+/* errno of a refused attach, in words; the kernel log has the details. */
+static const char *attach_hint(int err)
+{
+	switch (err) {
+	case EUCLEAN:
+		return "the image needs repair or a read-only attach";
+	case EOPNOTSUPP:
+		return "the image uses a feature the driver does not support";
+	case EINVAL:
+		return "the image is not valid qcow2 (or a bad request)";
+	case EBUSY:
+		return "the image is attached already";
+	case EEXIST:
+		return "that device number is taken";
+	case EBADF:
+		return "the file is not open for the access asked";
+	default:
+		return NULL;
+	}
+}
+
+static int cmd_attach(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "read-only", no_argument, NULL, 'r' },
+		{ "partscan", no_argument, NULL, 'P' },
+		{ "show", no_argument, NULL, 's' },
+		{ "index", required_argument, NULL, 'i' },
+		{ "l2-cache-size", required_argument, NULL, 'l' },
+		{ "refcount-cache-size", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct qcow2_attach a;
+	const char *hint;
+	bool show = false;
+	uint64_t v;
+	char *end;
+	int c, fd, ctl, err;
+
+	memset(&a, 0, sizeof(a));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "rPh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			a.flags |= QCOW2_ATTACH_READ_ONLY;
+			break;
+		case 'P':
+			a.flags |= QCOW2_ATTACH_PARTSCAN;
+			break;
+		case 's':
+			show = true;
+			break;
+		case 'i':
+			errno = 0;
+			a.index = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg ||
+			    a.index >= QCOW2_MAX_DEVICES) {
+				fprintf(stderr, "%s: bad --index '%s'\n",
+					progname, optarg);
+				return 2;
+			}
+			a.flags |= QCOW2_ATTACH_INDEX;
+			break;
+		case 'l':
+		case 'c':
+			if (parse_size(optarg, &v)) {
+				fprintf(stderr, "%s: bad cache size '%s'\n",
+					progname, optarg);
+				return 2;
+			}
+			if (c == 'l')
+				a.l2_cache_size = v;
+			else
+				a.refcount_cache_size = v;
+			break;
+		case 'h':
+			attach_usage(stdout);
+			return 0;
+		default:
+			attach_usage(stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		attach_usage(stderr);
+		return 2;
+	}
+	fd = open(argv[optind], (a.flags & QCOW2_ATTACH_READ_ONLY ? O_RDONLY :
+				 O_RDWR) | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "%s: cannot open %s: %s\n", progname,
+			argv[optind], strerror(errno));
+		return 1;
+	}
+	ctl = open_control();
+	if (ctl < 0) {
+		close(fd);
+		return 1;
+	}
+	a.fd = fd;
+	if (ioctl(ctl, QCOW2_IOC_ATTACH, &a)) {
+		err = errno;
+		hint = attach_hint(err);
+		fprintf(stderr, "%s: cannot attach %s: %s%s%s (the kernel log says why: dmesg)\n",
+			progname, argv[optind], strerror(err),
+			hint ? ": " : "", hint ? hint : "");
+		close(ctl);
+		close(fd);
+		return 1;
+	}
+	close(ctl);
+	close(fd);
+	if (show)
+		printf("/dev/" QCOW2_DEVICE_NAME "%u\n", a.index);
+	return 0;
+}
+
+/* "/dev/qcow2N", "qcow2N" or "N" to N. */
+static int parse_device(const char *s, uint32_t *index)
+{
+	unsigned long v;
+	char *end;
+
+	if (!strncmp(s, "/dev/", 5))
+		s += 5;
+	if (!strncmp(s, QCOW2_DEVICE_NAME, strlen(QCOW2_DEVICE_NAME)))
+		s += strlen(QCOW2_DEVICE_NAME);
+	if (!*s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v >= QCOW2_MAX_DEVICES)
+		return -1;
+	*index = v;
+	return 0;
+}
+
+/* Indexes of the attached devices; returns the count or -1. */
+static int list_devices(int ctl, uint32_t **out)
+{
+	uint32_t *idx = NULL, room = 0;
+	struct qcow2_list l;
+
+	for (;;) {
+		memset(&l, 0, sizeof(l));
+		l.count = room;
+		l.indexes = (uintptr_t)idx;
+		if (ioctl(ctl, QCOW2_IOC_LIST, &l)) {
+			fprintf(stderr, "%s: QCOW2_IOC_LIST: %s\n", progname,
+				strerror(errno));
+			free(idx);
+			return -1;
+		}
+		if (l.count <= room)
+			break;
+		/* More devices than room (some may attach meanwhile). */
+		free(idx);
+		room = l.count + 8;
+		idx = calloc(room, sizeof(*idx));
+		if (!idx)
+			return -1;
+	}
+	*out = idx;
+	return l.count;
+}
+
+static int detach_one(int ctl, uint32_t index, bool lazy)
+{
+	struct qcow2_detach d;
+
+	memset(&d, 0, sizeof(d));
+	d.index = index;
+	d.flags = lazy ? QCOW2_DETACH_DEFERRED : 0;
+	if (!ioctl(ctl, QCOW2_IOC_DETACH, &d))
+		return 0;
+	fprintf(stderr, "%s: cannot detach /dev/" QCOW2_DEVICE_NAME "%u: %s%s\n",
+		progname, index, strerror(errno),
+		errno == EBUSY ? " (mounted or open; --lazy detaches it at the last close)" :
+		errno == ENXIO ? " (no such device)" : "");
+	return -1;
+}
+
+static int cmd_detach(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "lazy", no_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool all = false, lazy = false;
+	uint32_t index, *idx;
+	int c, ctl, n, i, ret = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "alh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			all = true;
+			break;
+		case 'l':
+			lazy = true;
+			break;
+		case 'h':
+			printf("Usage: %s detach [--lazy] DEVICE|--all\n\n"
+			       "Write back the image's metadata, sync it and remove the device.\n"
+			       "A device in use is refused, unless --lazy: then it goes at its\n"
+			       "last close.\n", progname);
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (all ? argc != optind : argc - optind != 1) {
+		fprintf(stderr, "Usage: %s detach [--lazy] DEVICE|--all\n", progname);
+		return 2;
+	}
+	if (!all && parse_device(argv[optind], &index)) {
+		fprintf(stderr, "%s: '%s' is not a qcow2 device (/dev/qcow2N)\n",
+			progname, argv[optind]);
+		return 2;
+	}
+	ctl = open_control();
+	if (ctl < 0)
+		return 1;
+	if (!all) {
+		ret = detach_one(ctl, index, lazy) ? 1 : 0;
+	} else {
+		n = list_devices(ctl, &idx);
+		if (n < 0)
+			ret = 1;
+		for (i = 0; i < n; i++)
+			if (detach_one(ctl, idx[i], lazy))
+				ret = 1;
+		if (n > 0)
+			free(idx);
+	}
+	close(ctl);
+	return ret;
+}
+
+static int get_status(int ctl, uint32_t index, struct qcow2_status *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->index = index;
+	return ioctl(ctl, QCOW2_IOC_STATUS, s);
+}
+
+/* A JSON string literal of @s. */
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = *s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	struct qcow2_status *s;
+	bool json = argc == 2 && !strcmp(argv[1], "--json");
+	uint32_t *idx;
+	int ctl, n, i, shown = 0;
+	char size[32];
+
+	if (argc > 2 || (argc == 2 && !json)) {
+		fprintf(stderr, "Usage: %s list [--json]\n", progname);
+		return 2;
+	}
+	ctl = open_control();
+	if (ctl < 0)
+		return 1;
+	n = list_devices(ctl, &idx);
+	if (n < 0) {
+		close(ctl);
+		return 1;
+	}
+	s = malloc(sizeof(*s));
+	if (!s) {
+		close(ctl);
+		free(idx);
+		return 1;
+	}
+	if (json)
+		printf("[");
+	else if (n)
+		printf("%-14s %10s %-3s %s\n", "DEVICE", "SIZE", "RO", "IMAGE");
+	for (i = 0; i < n; i++) {
+		/* Detached meanwhile: not listed. */
+		if (get_status(ctl, idx[i], s))
+			continue;
+		if (json) {
+			printf("%s\n  {\"device\": \"/dev/" QCOW2_DEVICE_NAME "%u\", \"image\": ",
+			       shown ? "," : "", idx[i]);
+			json_str(s->path);
+			printf(", \"size\": %llu, \"read_only\": %s, \"cluster_size\": %u, \"version\": %u}",
+			       (unsigned long long)s->size,
+			       s->state & QCOW2_STATE_READ_ONLY ? "true" : "false",
+			       s->cluster_size, s->version);
+		} else {
+			human(s->size, size, sizeof(size));
+			printf("/dev/" QCOW2_DEVICE_NAME "%-4u %10s %-3s %s\n",
+			       idx[i], size,
+			       s->state & QCOW2_STATE_READ_ONLY ? "1" : "0",
+			       s->path);
+		}
+		shown++;
+	}
+	if (json)
+		printf("%s]\n", shown ? "\n" : "");
+	free(s);
+	free(idx);
+	close(ctl);
+	return 0;
+}
+
+static const char *const incompat_names[] = {
+	"dirty", "corrupt", "external-data-file", "compression-type",
+	"extended-l2",
+};
+
+/* Feature bit names, comma-separated, into @buf. */
+static void feature_names(uint64_t bits, const char *const *names, int n,
+			  char *buf, size_t len)
+{
+	size_t at = 0;
+	int i;
+
+	buf[0] = 0;
+	for (i = 0; i < 64 && at < len; i++) {
+		if (!(bits & (1ULL << i)))
+			continue;
+		if (i < n)
+			at += snprintf(buf + at, len - at, "%s%s", at ? "," : "",
+				       names[i]);
+		else
+			at += snprintf(buf + at, len - at, "%sbit%d", at ? "," : "", i);
+	}
+}
+
+static const char *const compat_names[] = { "lazy-refcounts" };
+static const char *const autoclear_names[] = { "bitmaps", "data-file-raw" };
+
+static void print_device(const struct qcow2_status *s, bool json)
+{
+	static const char *const state_names[] = {
+		"read-only", "partscan", "autoclear", "direct-io", "corrupt",
+		"backing-file",
+	};
+	char incompat[256], state[256];
+
+	feature_names(s->incompatible_features, incompat_names, 5, incompat,
+		      sizeof(incompat));
+	feature_names(s->state, state_names, 6, state, sizeof(state));
+	if (!json) {
+		printf("device: /dev/" QCOW2_DEVICE_NAME "%u\n", s->index);
+		printf("image: %s\n", s->path);
+		printf("virtual size: %llu\n", (unsigned long long)s->size);
+		printf("cluster size: %u\n", s->cluster_size);
+		printf("version: %u\n", s->version);
+		printf("refcount bits: %u\n", s->refcount_bits);
+		printf("incompatible features: %s\n", *incompat ? incompat : "none");
+		printf("state: %s\n", *state ? state : "read-write");
+		printf("l2 cache size: %llu\n", (unsigned long long)s->l2_cache_size);
+		printf("refcount cache size: %llu\n",
+		       (unsigned long long)s->refcount_cache_size);
+	}
+#define FIELDS(X) X(reads) X(writes) X(read_bytes) X(write_bytes) X(flushes) \
+	X(errors) X(alloc_clusters) X(cow_clusters) X(l2_hits) X(l2_misses) \
+	X(refcount_hits) X(refcount_misses) X(metadata_writes)
+#define TEXT(f) printf("%s: %llu\n", #f, (unsigned long long)s->f);
+#define JSON(f) printf(", \"%s\": %llu", #f, (unsigned long long)s->f);
+	if (!json) {
+		FIELDS(TEXT)
+		return;
+	}
+	printf("{\"device\": \"/dev/" QCOW2_DEVICE_NAME "%u\", \"image\": ", s->index);
+	json_str(s->path);
+	printf(", \"size\": %llu, \"cluster_size\": %u, \"version\": %u, \"refcount_bits\": %u",
+	       (unsigned long long)s->size, s->cluster_size, s->version,
+	       s->refcount_bits);
+	printf(", \"incompatible_features\": \"%s\", \"state\": \"%s\"", incompat, state);
+	printf(", \"l2_cache_size\": %llu, \"refcount_cache_size\": %llu",
+	       (unsigned long long)s->l2_cache_size,
+	       (unsigned long long)s->refcount_cache_size);
+	FIELDS(JSON)
+	printf("}\n");
+#undef FIELDS
+#undef TEXT
+#undef JSON
+}
+
+/* The header of an image file, read with the driver's own parser. */
+static int info_image(const char *path, bool json)
+{
+	struct qcow2_header h;
+	struct qcow2_err err;
+	char incompat[256], compat[256], autoclear[256], backing[1024] = "";
+	unsigned char buf[4096];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		fprintf(stderr, "%s: cannot open %s: %s\n", progname, path,
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return 1;
+	}
+	memset(buf, 0, sizeof(buf));
+	n = pread(fd, buf, sizeof(buf), 0);
+	close(fd);
+	if (n < 0) {
+		fprintf(stderr, "%s: cannot read %s: %s\n", progname, path,
+			strerror(errno));
+		return 1;
+	}
+	if (qcow2_header_decode(&h, buf, n, &err) ||
+	    qcow2_header_check(&h, st.st_size, &err)) {
+		fprintf(stderr, "%s: %s: %s\n", progname, path, err.msg);
+		return 1;
+	}
+	if (h.backing_file_offset && h.backing_file_offset + h.backing_file_size <= (uint64_t)n)
+		snprintf(backing, sizeof(backing), "%.*s", (int)h.backing_file_size,
+			 (const char *)buf + h.backing_file_offset);
+	feature_names(h.incompatible_features, incompat_names, 5, incompat,
+		      sizeof(incompat));
+	feature_names(h.compatible_features, compat_names, 1, compat, sizeof(compat));
+	feature_names(h.autoclear_features, autoclear_names, 2, autoclear,
+		      sizeof(autoclear));
+	if (json) {
+		printf("{\"image\": ");
+		json_str(path);
+		printf(", \"version\": %u, \"size\": %llu, \"cluster_size\": %u, \"refcount_bits\": %u, \"l1_size\": %u, \"snapshots\": %u, \"file_length\": %llu",
+		       h.version, (unsigned long long)h.size, 1U << h.cluster_bits,
+		       1U << h.refcount_order, h.l1_size, h.nb_snapshots,
+		       (unsigned long long)st.st_size);
+		printf(", \"incompatible_features\": \"%s\", \"compatible_features\": \"%s\", \"autoclear_features\": \"%s\", \"backing_file\": ",
+		       incompat, compat, autoclear);
+		json_str(backing);
+		printf("}\n");
+		return 0;
+	}
+	printf("image: %s\n", path);
+	printf("version: %u\n", h.version);
+	printf("virtual size: %llu\n", (unsigned long long)h.size);
+	printf("cluster size: %u\n", 1U << h.cluster_bits);
+	printf("refcount bits: %u\n", 1U << h.refcount_order);
+	printf("l1 size: %u\n", h.l1_size);
+	printf("snapshots: %u\n", h.nb_snapshots);
+	printf("file length: %llu\n", (unsigned long long)st.st_size);
+	printf("incompatible features: %s\n", *incompat ? incompat : "none");
+	printf("compatible features: %s\n", *compat ? compat : "none");
+	printf("autoclear features: %s\n", *autoclear ? autoclear : "none");
+	if (*backing)
+		printf("backing file: %s\n", backing);
+	return 0;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+	struct qcow2_status s;
+	bool json = false;
+	const char *arg = NULL;
+	struct stat st;
+	uint32_t index;
+	int i, ctl;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (!arg)
+			arg = argv[i];
+		else
+			arg = NULL, i = argc + 1;
+	}
+	if (!arg || i > argc) {
+		fprintf(stderr, "Usage: %s info [--json] DEVICE|IMAGE\n", progname);
+		return 2;
+	}
+	/* A file that is not a block device is an image. */
+	if (!stat(arg, &st) && !S_ISBLK(st.st_mode))
+		return info_image(arg, json);
+	if (parse_device(arg, &index)) {
+		fprintf(stderr, "%s: '%s' is neither an image file nor a qcow2 device\n",
+			progname, arg);
+		return 2;
+	}
+	ctl = open_control();
+	if (ctl < 0)
+		return 1;
+	if (get_status(ctl, index, &s)) {
+		fprintf(stderr, "%s: /dev/" QCOW2_DEVICE_NAME "%u: %s\n", progname,
+			index, errno == ENXIO ? "no such device" : strerror(errno));
+		close(ctl);
+		return 1;
+	}
+	close(ctl);
+	print_device(&s, json);
 	return 0;
 }
 
@@ -458,6 +1000,14 @@ int main(int argc, char **argv)
 		return cmd_version(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "create"))
 		return cmd_create(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "attach"))
+		return cmd_attach(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "detach"))
+		return cmd_detach(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "list"))
+		return cmd_list(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "info"))
+		return cmd_info(argc - 1, argv + 1);
 
 	fprintf(stderr, "%s: unknown command '%s' (see %s --help)\n", progname,
 		argv[1], progname);
