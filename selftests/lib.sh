@@ -82,10 +82,45 @@ scratch_setup() {
 scratch_cleanup_hook() { :; }
 
 cleanup_scratch() {
+	local m
 	cd /
 	scratch_cleanup_hook
+	# Whatever a failed test left: mounts on its devices, then the devices.
+	for m in $(awk -v d="$SCRATCH" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r); do
+		umount "$m"
+	done
+	[ -e "$CONTROL" ] && "$QCOW2CTL" detach --all 2>/dev/null
 	rm -rf "$SCRATCH"
 }
+
+# attach [qcow2ctl attach options] IMAGE: print the device attached.
+attach() {
+	local dev
+	dev=$("$QCOW2CTL" attach --show "$@") || return 1
+	udev_settle "$dev"
+	echo "$dev"
+}
+
+# check_image IMAGE [ALLOWED-EXIT-CODES]: qemu-img check, exit 0 (or one
+# of the codes given, e.g. "0 3" to allow leaks).
+check_image() {
+	local out rc allowed=${2:-0}
+	out=$(qemu-img check "$1" 2>&1)
+	rc=$?
+	if ! grep -qw -- "$rc" <<< "$allowed"; then
+		echo "$out" | head -n 30 >&2
+		echo "qemu-img check $1: exit $rc" >&2
+		return 1
+	fi
+}
+
+# The kernel log since the last dmesg_mark (the log itself is kept: the
+# harness scans all of it for splats).
+dmesg_mark() {
+	DMESG_MARK="qcow2-selftest mark $$.$RANDOM"
+	echo "$DMESG_MARK" > /dev/kmsg
+}
+dmesg_since() { dmesg | sed -n "/$DMESG_MARK/,\$p"; }
 
 # Whether this guest runs the debug kernel: slow, so some matrices run a
 # stated slice there (see README).
