@@ -165,11 +165,11 @@ static int load_snapshots(struct qcow2_dev *q, u64 file_size,
 			if (ret)
 				return ret;
 		}
-		pos += s.entry_len;
+		if (pos + s.entry_len > file_size)
+			return qcow2_fail(err, EINVAL,
+					  "snapshot table runs past the end of the file");
+		pos += round_up(s.entry_len, 8);
 	}
-	if (pos > file_size)
-		return qcow2_fail(err, EINVAL,
-				  "snapshot table runs past the end of the file");
 	if (pos == start)
 		return 0;
 	return claim_meta(q, start, clusters_for(q, pos - start),

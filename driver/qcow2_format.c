@@ -820,7 +820,7 @@ int qcow2_snapshot_decode(struct qcow2_snapshot *s, const void *buf,
 		return qcow2_fail(err, EINVAL, "snapshot extra data of %u bytes exceeds %u",
 				  extra, QCOW2_MAX_SNAPSHOT_EXTRA);
 	len = QCOW2_SNAPSHOT_HEADER_LEN + (u64)extra + id_len + name_len;
-	s->entry_len = (len + 7) & ~7ULL;
+	s->entry_len = len;
 	if ((u64)s->l1_size * 8 > QCOW2_MAX_L1_BYTES)
 		return qcow2_fail(err, EFBIG, "snapshot L1 table of %u entries is too large",
 				  s->l1_size);

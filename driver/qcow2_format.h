@@ -375,7 +375,8 @@ int qcow2_reft_check(u64 rte, u32 cluster_bits, u64 file_size,
  * struct qcow2_snapshot - what the driver needs of a snapshot table entry
  * @l1_table_offset: the snapshot's L1 table
  * @l1_size: its entries
- * @entry_len: bytes of the whole entry, padding included
+ * @entry_len: bytes of the entry, without the padding to a multiple of 8
+ *	that follows it (and that the last entry may lack at the end of the file)
  */
 struct qcow2_snapshot {
 	u64 l1_table_offset;

@@ -1,0 +1,63 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Internal snapshots made by qemu-img snapshot -c keep their content while
+# the device writes over the clusters and L2 tables they share (copy on
+# write), and qemu-img check stays clean. The same writes go to raw files,
+# which qemu-img compare holds against the image and each snapshot.
+. "$(dirname "$0")/lib.sh"
+
+module_load
+scratch_setup
+dir=$SCRATCH
+
+# put FILE OFFSET LEN BYTE [FORMAT-FLAGS]
+put() {
+	head -c "$3" /dev/zero | tr '\0' "\\$(printf '%03o' "$4")" |
+		dd of="$1" bs=512 seek=$(($2 / 512)) conv=notrunc ${5:-} status=none
+}
+
+failed=0
+try() { # CLUSTER qemu-img-options
+	local cs=$1 opts=$2 img=$dir/s.qcow2 raw=$dir/s.raw dev out size span
+	span=$((cs / 8 * cs))
+	size=$((3 * span))
+	rm -f "$img" "$raw" "$dir"/s1.raw "$dir"/s2.raw
+	qemu-img create -q -f qcow2 -o "cluster_size=$cs,$opts" "$img" $size || return 1
+	truncate -s $size "$raw"
+	qw() { # qemu-io write to the image and the same bytes to the raw file
+		qemu-io -f qcow2 -c "write -P $3 $1 $2" "$img" > /dev/null &&
+			put "$raw" $1 $2 $3
+	}
+	qw 0 $((4 * cs)) 0x11 && qw $((span - cs)) $((2 * cs)) 0x12 || return 1
+	qemu-img snapshot -c s1 "$img" && cp "$raw" "$dir/s1.raw" || return 1
+	qw $cs $cs 0x21 && qw $((2 * span)) $cs 0x22 || return 1
+	qemu-img snapshot -c s2 "$img" && cp "$raw" "$dir/s2.raw" || return 1
+
+	dev=$(attach "$img") || return 1
+	local w
+	# Partial and whole clusters, shared by one or both snapshots, in
+	# shared and unshared L2 tables, and a fresh cluster.
+	for w in "512 512 0x31" "$cs $((cs / 2)) 0x32" "$((2 * cs)) $((2 * cs)) 0x33" \
+		 "$((span - 512)) 1024 0x34" "$((2 * span + 512)) 512 0x35" \
+		 "$((2 * span + 5 * cs)) $cs 0x36"; do
+		set -- $w
+		put "$dev" $1 $2 $3 oflag=direct && put "$raw" $1 $2 $3 || return 1
+	done
+	"$QCOW2CTL" detach "$dev" || return 1
+	check_image "$img" || { echo "check after COW ($opts)"; return 1; }
+	out=$(qemu-img compare -f qcow2 -F raw "$img" "$raw" 2>&1) ||
+		{ echo "active image ($opts): $out"; return 1; }
+	for s in s1 s2; do
+		qemu-img convert -f qcow2 -O raw -l "snapshot.name=$s" "$img" "$dir/out.raw" &&
+		out=$(qemu-img compare -f raw -F raw "$dir/out.raw" "$dir/$s.raw" 2>&1) ||
+			{ echo "snapshot $s ($opts): $out"; return 1; }
+	done
+	info "ok: snapshots, cluster $cs, $opts"
+}
+
+try 65536 compat=1.1 || failed=1
+try 4096 compat=0.10 || failed=1
+try 65536 compat=1.1,extended_l2=on || failed=1
+try 512 compat=1.1,refcount_bits=2 || failed=1
+[ $failed = 0 ] || fail "snapshots survive writes through the device"
+exit $KSFT_PASS
