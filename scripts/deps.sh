@@ -19,7 +19,7 @@ packages=(
 	# guests and the qcow2 oracle
 	qemu-system-x86 qemu-utils busybox-static
 	# what the tests run inside the guests
-	fio e2fsprogs xfsprogs util-linux jq
+	fio e2fsprogs xfsprogs util-linux fdisk jq
 )
 
 missing=()

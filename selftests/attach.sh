@@ -1,0 +1,73 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# The attach/detach/status/list ioctls (attach_test), then qcow2ctl's
+# attach, list, info and detach, the sysfs attributes, and eight devices
+# under fio at once.
+. "$(dirname "$0")/lib.sh"
+
+module_load
+scratch_setup
+dir=$SCRATCH
+(cd "$dir" && "$QCOW2_TOP/selftests/attach_test") || fail "attach_test"
+
+img=$dir/a.qcow2
+"$QCOW2CTL" create --cluster-size=4k "$img" 1G > /dev/null || fail "create"
+dev=$(attach --partscan "$img") || fail "qcow2ctl attach"
+n=${dev#/dev/qcow2}
+sys=/sys/block/qcow2$n/qcow2
+[ "$(cat $sys/image)" = "$img" ] || fail "sysfs image: $(cat $sys/image)"
+[ "$(cat $sys/cluster_size)" = 4096 ] || fail "sysfs cluster_size"
+[ "$(cat $sys/version)" = 3 ] || fail "sysfs version"
+[ "$(cat $sys/read_only)" = 0 ] || fail "sysfs read_only"
+[ "$(cat $sys/partscan)" = 1 ] || fail "sysfs partscan"
+[ "$(cat /sys/block/qcow2$n/size)" = $((1 << 21)) ] || fail "capacity"
+[ "$(cat /sys/block/qcow2$n/queue/logical_block_size)" = 512 ] || fail "logical block size"
+[ "$(cat /sys/block/qcow2$n/queue/minimum_io_size)" = 4096 ] || fail "io_min"
+[ "$(cat /sys/block/qcow2$n/queue/optimal_io_size)" = 4096 ] || fail "io_opt"
+grep -q "write back" /sys/block/qcow2$n/queue/write_cache || fail "write cache not advertised"
+[ "$(cat /sys/block/qcow2$n/queue/fua)" = 1 ] || fail "FUA not advertised"
+[ "$(ls -d /sys/block/qcow2$n/mq/* | wc -l)" -ge 2 ] || fail "fewer than two hardware queues"
+
+out=$("$QCOW2CTL" list) || fail "list"
+grep -q "^$dev .*$img\$" <<< "$out" || fail "list: $out"
+out=$("$QCOW2CTL" list --json) || fail "list --json"
+python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[0]["device"]==sys.argv[1] and d[0]["image"]==sys.argv[2] and d[0]["size"]==1<<30' \
+	"$dev" "$img" <<< "$out" || fail "list --json: $out"
+out=$("$QCOW2CTL" info --json "$dev") || fail "info --json"
+python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["cluster_size"]==4096 and d["errors"]==0' <<< "$out" ||
+	fail "info --json: $out"
+"$QCOW2CTL" info "$img" | grep -q "^virtual size: 1073741824$" || fail "info on the image file"
+
+# A partition table shows up as partitions.
+printf 'label: dos\n,100M\n,\n' | sfdisk -q "$dev" || fail "sfdisk"
+sleep 1
+[ -b "${dev}p1" ] && [ -b "${dev}p2" ] || fail "no partitions after sfdisk: $(ls /dev/qcow2*)"
+"$QCOW2CTL" detach "$dev" || fail "detach"
+check_image "$img" || fail "check after partitioning"
+
+# Eight devices at once, each under fio with verification.
+if command -v fio > /dev/null; then
+	devs=()
+	for i in $(seq 8); do
+		"$QCOW2CTL" create "$dir/m$i.qcow2" 64M > /dev/null || fail "create m$i"
+		devs+=("$(attach "$dir/m$i.qcow2")") || fail "attach m$i"
+	done
+	[ "$("$QCOW2CTL" list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 8 ] ||
+		fail "list does not show eight devices"
+	pids=()
+	for d in "${devs[@]}"; do
+		fio --name=m --filename="$d" --ioengine=libaio --direct=1 --rw=randwrite \
+			--bs=4k --iodepth=16 --size=8M --verify=crc32c --verify_fatal=1 \
+			--minimal > /dev/null 2>&1 &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" || fail "fio on one of eight devices failed"
+	done
+	"$QCOW2CTL" detach --all || fail "detach --all"
+	for i in $(seq 8); do
+		check_image "$dir/m$i.qcow2" || fail "check m$i"
+	done
+fi
+[ -z "$("$QCOW2CTL" list)" ] || fail "devices left after detach --all"
+exit $KSFT_PASS
