@@ -1,0 +1,134 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Malformed and unsupported images: attach refuses each with the right
+# errno and one log line naming the problem; inconsistencies found during
+# I/O fail the request with EIO, set the corrupt bit and refuse later
+# writes. No splat (the debug guest runs this whole).
+. "$(dirname "$0")/lib.sh"
+
+module_load
+scratch_setup
+dir=$SCRATCH
+img=$dir/bad.qcow2
+
+# poke FILE OFFSET HEX: write big-endian bytes at OFFSET.
+poke() {
+	printf "$(sed 's/../\\x&/g' <<< "$3")" |
+		dd of="$1" bs=1 seek=$(($2)) conv=notrunc status=none
+}
+be64() { printf '%016x' $(($1)); }
+peek64() { od -An -tx1 -j $(($2)) -N 8 "$1" | tr -d ' \n'; }
+
+fresh() { # a 64 MiB image with data in its first and last clusters
+	rm -f "$img"
+	qemu-img create -q -f qcow2 "$img" 64M "$@" &&
+	qemu-io -c "write -P 0x5a 0 64k" -c "write -P 0x5a 63M 64k" "$img" > /dev/null ||
+		fail "making the base image"
+}
+
+failed=0
+# refused ERRNO-TEXT LOG-TEXT [attach options]: attach must fail so.
+refused() {
+	local want=$1 log=$2 out
+	shift 2
+	dmesg_mark
+	if out=$("$QCOW2CTL" attach "$@" "$img" 2>&1); then
+		echo "attach ($log) succeeded"
+		"$QCOW2CTL" detach --all
+		failed=1
+		return
+	fi
+	grep -q "$want" <<< "$out" || { echo "attach ($log): '$out', expected $want"; failed=1; }
+	dmesg_since | grep -q "attach bad.qcow2: .*$log" ||
+		{ echo "no log line '$log': $(dmesg_since | tail -n 3)"; failed=1; }
+	info "ok: refused: $log"
+}
+
+fresh; poke "$img" 0 00000000
+refused "Invalid argument" "bad magic"
+fresh; poke "$img" 4 00000007
+refused "Operation not supported" "unsupported qcow2 version 7"
+fresh; poke "$img" 36 7fffffff
+refused "File too large" "L1 table of .* is too large"
+fresh; poke "$img" 40 "$(be64 0x100000000)"
+refused "Invalid argument" "L1 table .* past the end of the file"
+fresh; poke "$img" 48 "$(be64 0x100000000)"
+refused "Invalid argument" "refcount table .* past the end of the file"
+fresh; poke "$img" 40 "$(peek64 "$img" 48)"
+refused "Invalid argument" "overlap"
+fresh; poke "$img" 20 00000005
+refused "Invalid argument" "cluster_bits 5"
+fresh; l1=$((0x$(peek64 "$img" 40))); poke "$img" $l1 "$(be64 0x8000000100000000)"
+refused "Invalid argument" "L2 table at 0x100000000 .* past the end of the file"
+fresh; l1=$((0x$(peek64 "$img" 40))); poke "$img" $l1 "$(be64 $((0x8000000000000000 | l1)))"
+refused "Invalid argument" "an L2 table at .* overlaps the L1 table"
+fresh; poke "$img" 72 "$(be64 0x100)"
+refused "Operation not supported" "unknown incompatible feature bit 8"
+fresh; poke "$img" 72 "$(be64 0x4)"
+refused "Operation not supported" "external data file"
+fresh; poke "$img" 32 00000001
+refused "Operation not supported" "encrypted images are not supported"
+fresh; poke "$img" 72 "$(be64 0x2)"
+refused "Structure needs cleaning" "marked corrupt"
+fresh; poke "$img" 72 "$(be64 0x1)"
+refused "Structure needs cleaning" "dirty bit.*qemu-img check -r all"
+
+# The corrupt and dirty bits still allow a read-only attach.
+head -c 65536 /dev/zero | tr '\0' 'Z' > "$dir/pattern"
+for bits in 0x1 0x2; do
+	fresh; poke "$img" 72 "$(be64 $bits)"
+	dev=$(attach --read-only "$img") || { echo "read-only attach with incompat $bits"; failed=1; continue; }
+	cmp -s -n 65536 "$dev" "$dir/pattern" ||
+		{ echo "read-only data with incompat $bits"; failed=1; }
+	"$QCOW2CTL" detach "$dev"
+done
+
+# Inconsistencies met during I/O: EIO for the request, corrupt bit set,
+# writes refused; the rest of the image still reads.
+io_corrupt() { # LOG-TEXT L2-ENTRY
+	local l1 l2 dev
+	fresh
+	l1=$((0x$(peek64 "$img" 40)))
+	l2=$((0x$(peek64 "$img" $l1) & 0x00fffffffffffe00))
+	poke "$img" $((l2 + 8)) "$(be64 $2)"
+	dmesg_mark
+	dev=$(attach "$img") || { echo "attach for '$1' failed"; failed=1; return; }
+	if dd if="$dev" of=/dev/null bs=64k skip=1 count=1 iflag=direct status=none 2> /dev/null; then
+		echo "read of a bad L2 table ($1) succeeded"; failed=1
+	fi
+	dmesg_since | grep -q "qcow20*[0-9]*: image is corrupt: .*$1" ||
+		{ echo "no log line '$1': $(dmesg_since | tail -n 3)"; failed=1; }
+	[ "$(cat /sys/block/${dev#/dev/}/qcow2/corrupt)" = 1 ] || { echo "not marked corrupt ($1)"; failed=1; }
+	if dd if=/dev/zero of="$dev" bs=4k count=1 seek=4000 oflag=direct status=none 2> /dev/null; then
+		echo "write after corruption ($1) succeeded"; failed=1
+	fi
+	"$QCOW2CTL" detach "$dev"
+	qemu-img info "$img" | grep -q "corrupt: true" || { echo "corrupt bit not in the header ($1)"; failed=1; }
+	info "ok: during I/O: $1"
+}
+io_corrupt "past the end of the file" $((0x8000000100000000))
+io_corrupt "not cluster aligned" $((0x8000000000050200))
+# An entry pointing at the refcount table (cluster 1 of qemu-img's layout).
+io_corrupt "overlaps metadata" $((0x8000000000010000))
+io_corrupt "reserved bits" $((0x8000000000050002))
+
+# Features not implemented yet fail the request, logged, rate-limited.
+unsupported() { # LOG-TEXT
+	dmesg_mark
+	dev=$(attach --read-only "$img") || { echo "attach ($1)"; failed=1; return; }
+	if dd if="$dev" of=/dev/null bs=64k count=1 iflag=direct status=none 2> /dev/null; then
+		echo "read of $1 succeeded"; failed=1
+	fi
+	dmesg_since | grep -q "$1 are not supported yet" || { echo "no log line for $1"; failed=1; }
+	"$QCOW2CTL" detach "$dev"
+	info "ok: unsupported: $1"
+}
+rm -f "$img"; qemu-img create -q -f qcow2 "$img" 64M
+qemu-io -c "write -c -P 0x11 0 64k" "$img" > /dev/null
+unsupported "compressed clusters"
+qemu-img create -q -f qcow2 "$dir/base.qcow2" 64M
+rm -f "$img"; qemu-img create -q -f qcow2 -b "$dir/base.qcow2" -F qcow2 "$img"
+unsupported "reads from a backing file"
+
+[ $failed = 0 ] || fail "malformed images"
+exit $KSFT_PASS
