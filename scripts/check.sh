@@ -107,6 +107,13 @@ for k in $kernels; do
 	tap "guest" selftests/vm/run.sh -q -k "$k"
 done
 
+for k in $kernels; do
+	# Two boots per case; the stock kernels cover it (README).
+	[ "$k" = debug ] && continue
+	section "durability in $k guests"
+	tap "durability" selftests/vm/durability.sh -k "$k"
+done
+
 section "the harness's own test"
 tap "harness" selftests/vm/harness_test.sh
 

@@ -61,20 +61,26 @@ kmemleak_check() {
 	fi
 }
 
-# Mount the guest's scratch disk (a virtio disk, formatted ext4 on first
-# use in this boot), make a fresh directory on it, put its path in SCRATCH
-# and remove it when the test exits.
-scratch_setup() {
+# Mount the guest's scratch disk (a virtio disk, formatted ext4 unless it
+# holds one from an earlier boot: see run.sh -d) on /run/scratch.
+scratch_mount() {
 	local mnt=/run/scratch
-	if ! mountpoint -q $mnt; then
-		[ -b /dev/vda ] || fail "no scratch disk (/dev/vda)"
-		modprobe -q ext4 2>/dev/null	# built in on the debug kernel
+	mountpoint -q $mnt && return 0
+	[ -b /dev/vda ] || fail "no scratch disk (/dev/vda)"
+	modprobe -q ext4 2>/dev/null	# built in on the debug kernel
+	if ! dumpe2fs -h /dev/vda > /dev/null 2>&1; then
 		mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 /dev/vda ||
 			fail "mkfs.ext4 /dev/vda failed"
-		mkdir -p $mnt
-		mount -o discard /dev/vda $mnt || fail "mount /dev/vda failed"
 	fi
-	SCRATCH=$(mktemp -d $mnt/test.XXXXXX) || fail "mktemp on $mnt failed"
+	mkdir -p $mnt
+	mount -o discard /dev/vda $mnt || fail "mount /dev/vda failed"
+}
+
+# Make a fresh directory on the scratch disk, put its path in SCRATCH and
+# remove it when the test exits.
+scratch_setup() {
+	scratch_mount
+	SCRATCH=$(mktemp -d /run/scratch/test.XXXXXX) || fail "mktemp on /run/scratch failed"
 	trap 'cleanup_scratch' EXIT
 }
 

@@ -17,6 +17,11 @@
 #   -o DIR      where the logs go (default build/vm/KERNEL)
 #   -c COMMAND  run COMMAND in the guest instead of the test runner
 #   -q          print only the TAP result lines
+#   -d DISK     use DISK (a raw file, created sparse if missing) as the
+#               scratch disk, and keep it: a second run sees what the first
+#               left (selftests/vm/durability.sh)
+#   -x          the guest is meant to die: instead of reporting back it must
+#               print QCOW2-GUEST-CRASH to the kernel log first
 # TEST names a selftest (see selftests/Makefile); default: all of them.
 
 set -euo pipefail
@@ -29,7 +34,9 @@ mem=
 out=
 cmd=
 quiet=0
-while getopts "k:t:m:o:c:q" opt; do
+disk=
+crash=0
+while getopts "k:t:m:o:c:qd:x" opt; do
 	case $opt in
 	k) kind=$OPTARG ;;
 	t) timeout=$OPTARG ;;
@@ -37,7 +44,9 @@ while getopts "k:t:m:o:c:q" opt; do
 	o) out=$OPTARG ;;
 	c) cmd=$OPTARG ;;
 	q) quiet=1 ;;
-	*) sed -n '4,22s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+	d) disk=$OPTARG ;;
+	x) crash=1 ;;
+	*) sed -n '4,27s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -113,7 +122,12 @@ fi
 # images (selftests/lib.sh formats and mounts it on demand). Zeros the
 # guest writes stay holes on the host (detect-zeroes), so a test may write
 # gigabytes of zeros without filling the host's disk.
-truncate -s 256G "$work/scratch.img"
+if [ -z "$disk" ]; then
+	disk=$work/scratch.img
+	truncate -s 256G "$disk"
+elif [ ! -e "$disk" ]; then
+	truncate -s 256G "$disk"
+fi
 
 console=$out/console.log
 start=$(date +%s)
@@ -130,7 +144,7 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs "local,path=$QCOW2_TOP,mount_tag=qcow2top,security_model=none,readonly=on,multidevs=remap" \
 	-virtfs "local,path=$out/share,mount_tag=qcow2out,security_model=none" \
-	-drive "file=$work/scratch.img,format=raw,if=virtio,cache=none,aio=threads,discard=unmap,detect-zeroes=unmap" \
+	-drive "file=$disk,format=raw,if=virtio,cache=none,aio=threads,discard=unmap,detect-zeroes=unmap" \
 	> "$out/qemu.log" 2>&1
 qrc=$?
 set -e
@@ -157,7 +171,14 @@ if [ -r "$out/share/output.log" ]; then
 fi
 
 marker=$(grep -a -o 'QCOW2-GUEST-DONE rc=[0-9]*' "$console" | tail -n 1 || true)
-if [ -z "$marker" ]; then
+if [ "$crash" = 1 ]; then
+	if grep -aq 'QCOW2-GUEST-CRASH' "$console" && [ -z "$marker" ]; then
+		result OK "guest died as planned after $elapsed s"
+	else
+		result FAIL "guest did not die as planned (qemu exit $qrc)"
+		tail -n 50 "$console" | sed 's/^/# console: /' || true
+	fi
+elif [ -z "$marker" ]; then
 	if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 		result FAIL "guest did not report back within $timeout s"
 	else
