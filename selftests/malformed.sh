@@ -19,12 +19,11 @@ poke() {
 be64() { printf '%016x' $(($1)); }
 peek64() { od -An -tx1 -j $(($2)) -N 8 "$1" | tr -d ' \n'; }
 
-fresh() { # a 64 MiB image with data in its first and last clusters
-	rm -f "$img"
-	qemu-img create -q -f qcow2 "$img" 64M "$@" &&
-	qemu-io -c "write -P 0x5a 0 64k" -c "write -P 0x5a 63M 64k" "$img" > /dev/null ||
-		fail "making the base image"
-}
+# A 64 MiB image with data in its first and last clusters, made once.
+qemu-img create -q -f qcow2 "$dir/base.qcow2" 64M &&
+qemu-io -c "write -P 0x5a 0 64k" -c "write -P 0x5a 63M 64k" "$dir/base.qcow2" > /dev/null ||
+	fail "making the base image"
+fresh() { cp "$dir/base.qcow2" "$img"; }
 
 failed=0
 # refused ERRNO-TEXT LOG-TEXT [attach options]: attach must fail so.
@@ -126,7 +125,6 @@ unsupported() { # LOG-TEXT
 rm -f "$img"; qemu-img create -q -f qcow2 "$img" 64M
 qemu-io -c "write -c -P 0x11 0 64k" "$img" > /dev/null
 unsupported "compressed clusters"
-qemu-img create -q -f qcow2 "$dir/base.qcow2" 64M
 rm -f "$img"; qemu-img create -q -f qcow2 -b "$dir/base.qcow2" -F qcow2 "$img"
 unsupported "reads from a backing file"
 
