@@ -13,7 +13,12 @@ ctl=$top/userspace/qcow2ctl
 dir=$(mktemp -d "${TMPDIR:-/tmp}/qcow2-demo.XXXXXX")
 mnt=$dir/mnt
 mkdir "$mnt"
-trap 'umount "$mnt" 2> /dev/null; "$ctl" detach --all 2> /dev/null; rm -rf "$dir"' EXIT
+cleanup() {
+	umount "$mnt" 2> /dev/null || :
+	if [ -e /dev/qcow2-control ]; then "$ctl" detach --all 2> /dev/null || :; fi
+	rm -rf "$dir"
+}
+trap cleanup EXIT
 
 step() { printf '\n$ %s\n' "$*"; "$@"; }
 
