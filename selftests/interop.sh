@@ -60,8 +60,17 @@ try() { # CLUSTER ENTRY-BYTES qemu-img-options
 
 	# The device writes over the same boundaries; qemu-io reads.
 	put "$dev" $((cs / 2 > 512 ? cs / 2 : 512)) 512 0x66 &&
-	put "$dev" $((span - 1024)) 2048 0x77 &&
-	put "$dev" $((span + 3 * cs + 512)) 1024 0x88 &&
+	put "$dev" $((span - 1024)) 2048 0x77 ||
+		{ echo "device writes ($opts) failed"; return 1; }
+	# A partial write into the zero cluster, for clusters that have room
+	# for zeros on both sides of it.
+	local zero_fill=()
+	if [ $cs -ge 2048 ]; then
+		put "$dev" $((span + 3 * cs + 512)) 1024 0x88 || return 1
+		zero_fill=(-c "read -P 0 $((span + 3 * cs)) 512"
+			   -c "read -P 0x88 $((span + 3 * cs + 512)) 1024"
+			   -c "read -P 0 $((span + 3 * cs + 1536)) 512")
+	fi
 	put "$dev" $((3 * span - cs)) $((2 * cs)) 0x99 ||
 		{ echo "device writes ($opts) failed"; return 1; }
 	"$QCOW2CTL" detach "$dev" || return 1
@@ -70,9 +79,7 @@ try() { # CLUSTER ENTRY-BYTES qemu-img-options
 		-c "read -P 0x11 0 512" \
 		-c "read -P 0x66 $((cs / 2 > 512 ? cs / 2 : 512)) 512" \
 		-c "read -P 0x77 $((span - 1024)) 2048" \
-		-c "read -P 0 $((span + 3 * cs)) 512" \
-		-c "read -P 0x88 $((span + 3 * cs + 512)) 1024" \
-		-c "read -P 0 $((span + 3 * cs + 1536)) 512" \
+		"${zero_fill[@]}" \
 		-c "read -P 0x44 $((span + 4 * cs)) $cs" \
 		-c "read -P 0x99 $((3 * span - cs)) $((2 * cs))" \
 		-c "read -P 0x55 $((size - 512)) 512" "$img" 2>&1)
