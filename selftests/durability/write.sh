@@ -3,7 +3,8 @@
 # durability/write.sh SCENARIO: first boot of a durability test (run by
 # selftests/vm/durability.sh). Writes numbered 64 KiB records through
 # /dev/qcow2N, each made durable (fsync of the device, or a FUA write)
-# before its number is logged, then kills the kernel without detaching:
+# before its number is logged, then has the host kill QEMU (run.sh -x) with
+# the device still attached:
 #   idle     after the last record, with nothing else running
 #   run:SECS SECS seconds into the records, with fio writing elsewhere
 . "$(dirname "$0")/../lib.sh"
@@ -22,8 +23,7 @@ sync
 
 crash() {
 	echo "QCOW2-GUEST-CRASH" > /dev/kmsg
-	echo b > /proc/sysrq-trigger
-	sleep 60
+	sleep 600
 }
 
 case $1 in

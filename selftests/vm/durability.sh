@@ -4,8 +4,9 @@
 # durability.sh [-k KERNEL] [SCENARIO...]
 #
 # Power-loss tests, two guest boots each on one scratch disk: the first
-# writes durable records through /dev/qcow2N and dies without detaching
-# (sysrq b: no sync, no unmount), the second checks the image it left
+# writes durable records through /dev/qcow2N and is killed without
+# detaching (QEMU killed by the host: no sync, no unmount), the second
+# checks the image it left
 # (selftests/durability/). Scenarios: "idle" (killed after the last record)
 # and "run:SECS" (killed SECS seconds into a running workload); default:
 # idle run:3 run:8 run:15. Prints TAP.

@@ -20,8 +20,8 @@
 #   -d DISK     use DISK (a raw file, created sparse if missing) as the
 #               scratch disk, and keep it: a second run sees what the first
 #               left (selftests/vm/durability.sh)
-#   -x          the guest is meant to die: instead of reporting back it must
-#               print QCOW2-GUEST-CRASH to the kernel log first
+#   -x          power loss: when the guest prints QCOW2-GUEST-CRASH to its
+#               kernel log, QEMU is killed; the guest must not report back
 # TEST names a selftest (see selftests/Makefile); default: all of them.
 
 set -euo pipefail
@@ -145,7 +145,20 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-virtfs "local,path=$QCOW2_TOP,mount_tag=qcow2top,security_model=none,readonly=on,multidevs=remap" \
 	-virtfs "local,path=$out/share,mount_tag=qcow2out,security_model=none" \
 	-drive "file=$disk,format=raw,if=virtio,cache=none,aio=threads,discard=unmap,detect-zeroes=unmap" \
-	> "$out/qemu.log" 2>&1
+	> "$out/qemu.log" 2>&1 &
+qpid=$!
+if [ "$crash" = 1 ]; then
+	# Power loss: kill QEMU the moment the guest asks for it. The guest's
+	# page cache and everything not yet sent to the virtio disk are lost.
+	while kill -0 $qpid 2> /dev/null; do
+		if grep -aq 'QCOW2-GUEST-CRASH' "$console" 2> /dev/null; then
+			pkill -KILL -P $qpid qemu-system || true
+			break
+		fi
+		sleep 0.2
+	done
+fi
+wait $qpid
 qrc=$?
 set -e
 elapsed=$(( $(date +%s) - start ))
