@@ -28,8 +28,8 @@ configs=(
 	"1M 8 1.1 falloc"
 )
 # The debug guest runs a slice (README): the smallest clusters with the
-# widest refcounts (refcount table growth), and extended L2.
-debug_kernel && configs=("${configs[3]}" "${configs[7]}")
+# widest refcounts (refcount table growth).
+debug_kernel && configs=("${configs[3]}")
 
 fio_common=(--ioengine=libaio --direct=1 --group_reporting --minimal)
 

@@ -12,7 +12,7 @@
 # Options:
 #   -k KERNEL   6.1, 6.12 (Debian's stock kernels) or debug (the project's
 #               KASAN + lockdep kernel, built on first use); default 6.12
-#   -t SECONDS  time the whole guest run may take (default 900, x4 debug)
+#   -t SECONDS  time the whole guest run may take (default 1800, x3 debug)
 #   -m MEMORY   guest memory (default 2G, 4G for debug)
 #   -o DIR      where the logs go (default build/vm/KERNEL)
 #   -c COMMAND  run COMMAND in the guest instead of the test runner
@@ -56,7 +56,7 @@ debug)
 	tree=$("$QCOW2_TOP/selftests/vm/debug-kernel.sh")
 	kdir=$tree
 	image=$tree/arch/x86/boot/bzImage
-	: "${timeout:=3600}" "${mem:=4G}"
+	: "${timeout:=5400}" "${mem:=4G}"
 	# Under TCG this kernel spends 20 s routing the interrupt of each
 	# virtio PCI device through ACPI at boot; the PCI BIOS tables serve
 	# virtio just as well.
@@ -67,7 +67,7 @@ debug)
 	[ -n "$krel" ] || die "no Debian $kind kernel installed (make deps)"
 	kdir=$(kdir_of "$krel") || die "no headers for $krel (make deps)"
 	image=/boot/vmlinuz-$krel
-	: "${timeout:=900}" "${mem:=2G}"
+	: "${timeout:=1800}" "${mem:=2G}"
 	;;
 *)
 	die "unknown kernel '$kind': use 6.1, 6.12 or debug"
