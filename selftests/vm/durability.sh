@@ -31,16 +31,16 @@ for s in "$@"; do
 	n=$((n + 1))
 	if ! out=$("$here/run.sh" -q -k "$kind" -d "$work/disk" -x -o "$here/../../build/vm/durability-$kind/$n-write" \
 		-c "bash selftests/durability/write.sh $s" 2>&1); then
-		echo "not ok $n - $kind: durability $s: first boot"
+		echo "not ok - $kind: durability $s: first boot"
 		sed 's/^/# /' <<< "$out"
 		fail=1
 		continue
 	fi
 	if out=$("$here/run.sh" -k "$kind" -d "$work/disk" -o "$here/../../build/vm/durability-$kind/$n-check" \
 		-c "bash selftests/durability/check.sh" 2>&1); then
-		echo "ok $n - $kind: durability $s: $(grep -o '[0-9]* records durable' <<< "$out")"
+		echo "ok - $kind: durability $s: $(grep -o '[0-9]* records durable' <<< "$out")"
 	else
-		echo "not ok $n - $kind: durability $s"
+		echo "not ok - $kind: durability $s"
 		sed 's/^/# /' <<< "$out" | tail -n 40
 		fail=1
 	fi
