@@ -81,60 +81,63 @@ static u64 clusters_for(struct qcow2_dev *q, u64 bytes)
 	return DIV_ROUND_UP(bytes, q->cluster_size);
 }
 
-static int load_l1(struct qcow2_dev *q, u64 file_size, struct qcow2_err *err)
+/*
+ * Read the table of @entries entries at @offset into @table, claim its
+ * clusters as @kind, and check each entry with @check; the tables the
+ * entries point at (@mask) are claimed as @child.
+ */
+static int load_table(struct qcow2_dev *q, const char *what, __be64 *table,
+		      u64 entries, u64 offset, enum qcow2_meta_kind kind,
+		      int (*check)(u64 e, u32 cluster_bits, u64 file_size,
+				   struct qcow2_err *err),
+		      u64 mask, enum qcow2_meta_kind child, u64 file_size,
+		      struct qcow2_err *err)
 {
-	u64 bytes = (u64)q->h.l1_size * 8, e;
-	u32 i;
+	u64 i, e;
 	int ret;
 
+	if (!entries)
+		return 0;
+	ret = qcow2_read_meta(q, table, entries * 8, offset);
+	if (ret)
+		return qcow2_fail(err, -ret, "cannot read the %s", what);
+	ret = claim_meta(q, offset, clusters_for(q, entries * 8), kind, err);
+	for (i = 0; !ret && i < entries; i++) {
+		e = be64_to_cpu(table[i]);
+		ret = check(e, q->cluster_bits, file_size, err);
+		if (!ret && (e & mask))
+			ret = claim_meta(q, e & mask, 1, child, err);
+	}
+	return ret;
+}
+
+static int load_l1(struct qcow2_dev *q, u64 file_size, struct qcow2_err *err)
+{
 	q->l1_entries = q->h.l1_size;
-	q->l1 = kvzalloc(max_t(u64, bytes, 8), GFP_KERNEL);
+	q->l1 = kvzalloc(max_t(u64, (u64)q->l1_entries * 8, 8), GFP_KERNEL);
 	q->l1_dirty = bitmap_zalloc(DIV_ROUND_UP(q->l1_entries, 64) + 1,
 				    GFP_KERNEL);
 	if (!q->l1 || !q->l1_dirty)
 		return qcow2_fail(err, ENOMEM, "out of memory for the L1 table");
-	if (!bytes)
-		return 0;
-	ret = qcow2_read_meta(q, q->l1, bytes, q->h.l1_table_offset);
-	if (ret)
-		return qcow2_fail(err, -ret, "cannot read the L1 table");
-	ret = claim_meta(q, q->h.l1_table_offset, clusters_for(q, bytes),
-			 QCOW2_META_L1, err);
-	for (i = 0; !ret && i < q->l1_entries; i++) {
-		e = be64_to_cpu(q->l1[i]);
-		ret = qcow2_l1e_check(e, q->cluster_bits, file_size, err);
-		if (!ret && (e & QCOW2_L1E_OFFSET_MASK))
-			ret = claim_meta(q, e & QCOW2_L1E_OFFSET_MASK, 1,
-					 QCOW2_META_L2, err);
-	}
-	return ret;
+	return load_table(q, "L1 table", q->l1, q->l1_entries,
+			  q->h.l1_table_offset, QCOW2_META_L1, qcow2_l1e_check,
+			  QCOW2_L1E_OFFSET_MASK, QCOW2_META_L2, file_size, err);
 }
 
 static int load_reftable(struct qcow2_dev *q, u64 file_size,
 			 struct qcow2_err *err)
 {
-	u64 bytes = (u64)q->h.refcount_table_clusters << q->cluster_bits, e, i;
-	int ret;
-
-	q->reft_entries = bytes / 8;
-	q->reftable = kvmalloc(bytes, GFP_KERNEL);
+	q->reft_entries = ((u64)q->h.refcount_table_clusters <<
+			   q->cluster_bits) / 8;
+	q->reftable = kvmalloc(q->reft_entries * 8, GFP_KERNEL);
 	q->reft_dirty = bitmap_zalloc(DIV_ROUND_UP(q->reft_entries, 64),
 				      GFP_KERNEL);
 	if (!q->reftable || !q->reft_dirty)
 		return qcow2_fail(err, ENOMEM, "out of memory for the refcount table");
-	ret = qcow2_read_meta(q, q->reftable, bytes, q->h.refcount_table_offset);
-	if (ret)
-		return qcow2_fail(err, -ret, "cannot read the refcount table");
-	ret = claim_meta(q, q->h.refcount_table_offset,
-			 q->h.refcount_table_clusters, QCOW2_META_REFTABLE, err);
-	for (i = 0; !ret && i < q->reft_entries; i++) {
-		e = be64_to_cpu(q->reftable[i]);
-		ret = qcow2_reft_check(e, q->cluster_bits, file_size, err);
-		if (!ret && (e & QCOW2_REFT_OFFSET_MASK))
-			ret = claim_meta(q, e & QCOW2_REFT_OFFSET_MASK, 1,
-					 QCOW2_META_REFBLOCK, err);
-	}
-	return ret;
+	return load_table(q, "refcount table", q->reftable, q->reft_entries,
+			  q->h.refcount_table_offset, QCOW2_META_REFTABLE,
+			  qcow2_reft_check, QCOW2_REFT_OFFSET_MASK,
+			  QCOW2_META_REFBLOCK, file_size, err);
 }
 
 /* Snapshot L1 tables are metadata: no data write may land on them. */

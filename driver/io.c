@@ -94,11 +94,27 @@ out:
 	return k0;
 }
 
+/* scan() over the cached L2 table at @l2off; the kind in *@kind. */
+static int scan_cached(struct qcow2_dev *q, u64 l2off, u64 pos, u64 len,
+		       bool write, struct qcow2_ext *ext, int *kind)
+{
+	struct qcow2_cache_entry *t;
+	int ret;
+
+	ret = qcow2_cache_get(&q->l2c, l2off, false, &t);
+	if (ret)
+		return ret;
+	spin_lock(&q->l2c.lock);
+	*kind = scan(q, t->data, pos, len, write, &ext->host, &ext->len);
+	spin_unlock(&q->l2c.lock);
+	qcow2_cache_put(&q->l2c, t);
+	return 0;
+}
+
 static int map_read(struct qcow2_dev *q, u64 pos, u64 len,
 		    struct qcow2_ext *ext)
 {
 	u64 l1i = pos >> (q->cluster_bits + q->l2_bits), l2off;
-	struct qcow2_cache_entry *e;
 	int k, ret;
 
 	len = min(len, to_table_end(q, pos));
@@ -107,13 +123,9 @@ static int map_read(struct qcow2_dev *q, u64 pos, u64 len,
 		k = QCOW2_MAP_UNALLOCATED;
 		ext->len = len;
 	} else {
-		ret = qcow2_cache_get(&q->l2c, l2off, false, &e);
+		ret = scan_cached(q, l2off, pos, len, false, ext, &k);
 		if (ret)
 			return ret;
-		spin_lock(&q->l2c.lock);
-		k = scan(q, e->data, pos, len, false, &ext->host, &ext->len);
-		spin_unlock(&q->l2c.lock);
-		qcow2_cache_put(&q->l2c, e);
 	}
 
 	switch (k) {
@@ -334,20 +346,15 @@ static int map_write(struct qcow2_dev *q, u64 pos, u64 len,
 		     struct iov_iter *iter, struct qcow2_ext *ext)
 {
 	u64 l1i = pos >> (q->cluster_bits + q->l2_bits), l1e;
-	struct qcow2_cache_entry *t;
 	int k, ret;
 
 	len = min(len, to_table_end(q, pos));
 	l1e = be64_to_cpu(READ_ONCE(q->l1[l1i]));
 	if ((l1e & QCOW2_L1E_OFFSET_MASK) && (l1e & QCOW2_OFLAG_COPIED)) {
-		ret = qcow2_cache_get(&q->l2c, l1e & QCOW2_L1E_OFFSET_MASK,
-				      false, &t);
+		ret = scan_cached(q, l1e & QCOW2_L1E_OFFSET_MASK, pos, len,
+				  true, ext, &k);
 		if (ret)
 			return ret;
-		spin_lock(&q->l2c.lock);
-		k = scan(q, t->data, pos, len, true, &ext->host, &ext->len);
-		spin_unlock(&q->l2c.lock);
-		qcow2_cache_put(&q->l2c, t);
 		if (k == QCOW2_MAP_DATA) {
 			ext->kind = QCOW2_EXT_HOST;
 			return 0;
