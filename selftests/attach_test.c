@@ -176,6 +176,26 @@ TEST_F(dev, bad_requests)
 	EXPECT_EQ(EINVAL, errno);
 }
 
+TEST_F(dev, cache_sizes)
+{
+	struct qcow2_attach a = { .fd = self->fd };
+	struct qcow2_status s;
+
+	/* Asked sizes round to tables, with at least four of each. */
+	a.l2_cache_size = 8 * 65536;
+	a.refcount_cache_size = 1;
+	ASSERT_EQ(0, ioctl(self->ctl, QCOW2_IOC_ATTACH, &a));
+	ASSERT_EQ(0, status(self->ctl, a.index, &s));
+	EXPECT_EQ(8 * 65536, s.l2_cache_size);
+	EXPECT_EQ(4 * 65536, s.refcount_cache_size);
+	EXPECT_EQ(0, detach(self->ctl, a.index, 0));
+	/* Beyond 1 GiB is refused. */
+	a.index = 0;
+	a.l2_cache_size = 2ULL << 30;
+	EXPECT_EQ(-1, ioctl(self->ctl, QCOW2_IOC_ATTACH, &a));
+	EXPECT_EQ(EINVAL, errno);
+}
+
 TEST_F(dev, read_only)
 {
 	struct qcow2_status s;

@@ -13,12 +13,14 @@ scratch_setup
 dir=$SCRATCH
 MiB=$((1 << 20))
 
-# cluster-size refcount-bits compat prealloc [extended-l2]
+# cluster-size refcount-bits compat prealloc [ext|tiny-cache]: ext for
+# extended L2; tiny-cache attaches with the smallest caches (4 tables each),
+# so that tables are evicted and written back all the time.
 configs=(
 	"64k 16 1.1 off"
 	"64k 16 1.1 metadata"
 	"64k 16 0.10 falloc"
-	"512 64 1.1 off"
+	"512 64 1.1 off tiny-cache"
 	"512 1 1.1 metadata"
 	"4k 2 1.1 off"
 	"4k 16 0.10 metadata"
@@ -35,15 +37,17 @@ fio_common=(--ioengine=libaio --direct=1 --group_reporting --minimal)
 
 failed=0
 run() {
-	local cs=$1 rb=$2 compat=$3 prealloc=$4 ext=${5:-} img=$dir/f.qcow2
+	local cs=$1 rb=$2 compat=$3 prealloc=$4 extra=${5:-} img=$dir/f.qcow2
 	local raw=$dir/f.raw size=$((96 * MiB)) dev out opts
 	opts=(--cluster-size=$cs --refcount-bits=$rb --compat=$compat --prealloc=$prealloc)
-	[ -n "$ext" ] && opts+=(--extended-l2)
-	local what="${opts[*]}"
+	local attach_opts=()
+	[ "$extra" = ext ] && opts+=(--extended-l2)
+	[ "$extra" = tiny-cache ] && attach_opts=(--l2-cache-size=1 --refcount-cache-size=1)
+	local what="${opts[*]} ${attach_opts[*]}"
 	rm -f "$img" "$raw"
 	"$QCOW2CTL" create "${opts[@]}" "$img" $size > /dev/null ||
 		{ echo "create $what failed"; return 1; }
-	dev=$(attach "$img") || { echo "attach $what failed"; return 1; }
+	dev=$(attach "${attach_opts[@]}" "$img") || { echo "attach $what failed"; return 1; }
 
 	# Verified random writes, then a verified mixed workload, each job
 	# in its own region, with block sizes that straddle clusters.
