@@ -7,6 +7,8 @@
 #                       running kernel cannot load modules)
 #   make check          install what is missing, build for every supported
 #                       kernel, run every test; ends with "N passed, N failed"
+#   make bench          fio against loop and qemu-nbd, creation time and memory
+#                       in a guest; writes bench/results.md and results.png
 #   make unit           host-side unit tests of the on-disk format code
 #   make deps           install the Debian packages the project needs
 #   make install        install qcow2.ko (for modprobe) and qcow2ctl
@@ -76,8 +78,11 @@ check:
 demo:
 	scripts/demo.sh
 
+bench:
+	bench/run.sh
+
 clean:
 	rm -rf build qcow2.ko userspace/qcow2ctl selftests/unit/format_test selftests/unit/mkimage
 	$(MAKE) -s -C selftests clean
 
-.PHONY: all module splat qcow2ctl tools unit-build unit deps install check demo clean
+.PHONY: all module splat qcow2ctl tools unit-build unit deps install check demo bench clean

@@ -1,0 +1,298 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The measuring half of "make bench", run inside a guest by bench/run.sh.
+# Every figure goes to $BENCH_OUT as one tab-separated line; bench/report.sh
+# turns them into bench/results.md and the chart.
+#
+#   fio STATE WORKLOAD TARGET RUN IOPS MiB/s
+#   create SIZE TOOL RUN SECONDS
+#   mem WHAT TARGET BYTES
+#   info KEY VALUE
+#
+# Targets: loop (losetup --direct-io=on over a raw file), qcow2 (this
+# driver) and nbd (qemu-nbd --cache=none --aio=native over the same qcow2
+# image). Image states: fresh (an empty image; raw: a sparse file), prealloc
+# (qcow2ctl create --prealloc=metadata; raw: fallocated) and full (every
+# byte written once; raw: the same). Fresh and preallocated images are made
+# anew for every fio job, so each job's writes are first writes.
+#
+# BENCH_RUNS (3), BENCH_RUNTIME (seconds per fio job, 5), BENCH_SIZE (8G),
+# BENCH_STATES, BENCH_WORKLOADS, BENCH_TARGETS and BENCH_PARTS ("fio create
+# mem") narrow a run down.
+. "$(dirname "$0")/../selftests/lib.sh"
+
+runs=${BENCH_RUNS:-3}
+runtime=${BENCH_RUNTIME:-5}
+size=${BENCH_SIZE:-8G}
+states=${BENCH_STATES:-fresh prealloc full}
+targets=${BENCH_TARGETS:-loop qcow2 nbd}
+parts=${BENCH_PARTS:-fio create mem}
+out=${BENCH_OUT:-/run/qcow2-out/bench.tsv}
+
+# name: fio --rw, --bs, --iodepth, --numjobs
+declare -A wl=(
+	[randread-4k-qd1]="randread 4k 1 1"
+	[randread-4k-qd32]="randread 4k 32 1"
+	[randwrite-4k-qd1]="randwrite 4k 1 1"
+	[randwrite-4k-qd32]="randwrite 4k 32 1"
+	[randrw-4k-4x32]="randrw 4k 32 4"
+	[read-1m-qd8]="read 1M 8 1"
+	[write-1m-qd8]="write 1M 8 1"
+)
+workloads=${BENCH_WORKLOADS:-randread-4k-qd1 randread-4k-qd32 randwrite-4k-qd1 randwrite-4k-qd32 randrw-4k-4x32 read-1m-qd8 write-1m-qd8}
+
+module_load
+scratch_setup
+dir=$SCRATCH
+modprobe -q loop
+modprobe -q nbd nbds_max=4 || fail "no nbd module"
+
+emit() { local IFS=$'\t'; echo "$*" >> "$out"; }
+
+: > "$out"
+emit info kernel "$(uname -r)"
+emit info date "$(date -u +%Y-%m-%d)"
+emit info fio "$(fio --version)"
+emit info qemu "$(qemu-img --version | head -n 1)"
+emit info runtime "$runtime"
+emit info size "$size"
+emit info runs "$runs"
+emit info cpus "$(nproc)"
+
+loopdev=
+nbdpid=$dir/nbd.pid
+qdev=
+
+nbd_stop() {
+	local i pid
+	[ -e "$nbdpid" ] || return 0
+	pid=$(cat "$nbdpid")
+	qemu-nbd -d /dev/nbd0 > /dev/null 2>&1
+	# The server flushes and closes the image after the disconnect.
+	for i in $(seq 100); do
+		kill -0 "$pid" 2> /dev/null || break
+		sleep 0.1
+	done
+	rm -f "$nbdpid"
+}
+
+scratch_cleanup_hook() {
+	nbd_stop
+	[ -n "$loopdev" ] && losetup -d "$loopdev" 2> /dev/null
+	return 0
+}
+
+# start TARGET IMAGE: attach IMAGE; the device in DEV.
+start() {
+	local i
+	case $1 in
+	loop)
+		loopdev=$(losetup --direct-io=on --show -f "$2") || fail "losetup $2"
+		DEV=$loopdev
+		;;
+	qcow2)
+		qdev=$(attach "$2") || fail "attach $2"
+		DEV=$qdev
+		;;
+	nbd)
+		qemu-nbd --cache=none --aio=native -f qcow2 --pid-file="$nbdpid" \
+			-c /dev/nbd0 "$2" || fail "qemu-nbd -c $2"
+		for i in $(seq 100); do
+			[ "$(cat /sys/block/nbd0/size)" != 0 ] && break
+			sleep 0.1
+		done
+		DEV=/dev/nbd0
+		;;
+	esac
+}
+
+stop() {
+	case $1 in
+	loop) losetup -d "$loopdev" || fail "losetup -d"; loopdev= ;;
+	qcow2) "$QCOW2CTL" detach "$qdev" || fail "detach $qdev"; qdev= ;;
+	nbd) nbd_stop ;;
+	esac
+}
+
+# image STATE TARGET: make the file TARGET uses in STATE; its path in IMG.
+# Fresh and preallocated files are new each time; full ones are kept.
+image() {
+	local f
+	case $2 in
+	loop) f=$dir/$1.raw ;;
+	*) f=$dir/$1.qcow2 ;;
+	esac
+	case $1-$2 in
+	full-*)
+		[ -e "$f" ] || fail "$f missing"
+		;;
+	fresh-loop)
+		rm -f "$f"
+		truncate -s "$size" "$f" || fail "truncate"
+		;;
+	prealloc-loop)
+		rm -f "$f"
+		fallocate -l "$size" "$f" || fail "fallocate"
+		;;
+	fresh-*)
+		rm -f "$f"
+		"$QCOW2CTL" create "$f" "$size" > /dev/null || fail "create"
+		;;
+	prealloc-*)
+		rm -f "$f"
+		"$QCOW2CTL" create --prealloc=metadata "$f" "$size" > /dev/null ||
+			fail "create"
+		;;
+	esac
+	IMG=$f
+}
+
+# fio_job DEVICE WORKLOAD TIMEBASED: print "IOPS MiB/s" (reads and writes
+# together). Without TIMEBASED a job stops after one pass over the device,
+# so a first-write job never writes a block twice.
+fio_job() {
+	local -a w=(${wl[$2]}) tb=()
+	[ "$3" = 1 ] && tb=(--time_based)
+	fio --name=bench --filename="$1" --ioengine=libaio --direct=1 \
+		--rw="${w[0]}" --bs="${w[1]}" --iodepth="${w[2]}" \
+		--numjobs="${w[3]}" --group_reporting --runtime="$runtime" \
+		"${tb[@]}" --size="$size" --randrepeat=0 --output-format=json \
+		2> /dev/null |
+		jq -r '.jobs[0] | "\(.read.iops + .write.iops) \((.read.bw + .write.bw) / 1024)"'
+}
+
+# Writes every byte of each target's full-state file once.
+prepare_full() {
+	local t
+	rm -f "$dir/full.raw" "$dir/full.qcow2"
+	truncate -s "$size" "$dir/full.raw"
+	"$QCOW2CTL" create "$dir/full.qcow2" "$size" > /dev/null || fail "create"
+	for t in loop qcow2; do
+		if [ $t = loop ]; then
+			start loop "$dir/full.raw"
+		else
+			start qcow2 "$dir/full.qcow2"
+		fi
+		fio --name=fill --filename="$DEV" --ioengine=libaio --direct=1 \
+			--rw=write --bs=1M --iodepth=8 --size="$size" > /dev/null ||
+			fail "filling $DEV"
+		stop $t
+	done
+}
+
+run_fio() {
+	local state t w r res tb
+	for state in $states; do
+		[ "$state" = full ] && prepare_full
+		for r in $(seq "$runs"); do
+			for w in $workloads; do
+				for t in $targets; do
+					image "$state" $t
+					start $t "$IMG"
+					tb=1
+					[ "$state" != full ] && [[ $w == *write* ]] && tb=0
+					res=$(fio_job "$DEV" "$w" $tb)
+					[ -n "$res" ] || fail "fio $state $w $t"
+					stop $t
+					emit fio "$state" "$w" "$t" "$r" ${res}
+					info "$state $w $t run $r: $res"
+				done
+			done
+		done
+		if [ "$state" = full ]; then
+			check_image "$dir/full.qcow2" || fail "full.qcow2 after the benchmark"
+			rm -f "$dir/full.raw" "$dir/full.qcow2"
+		fi
+	done
+	rm -f "$dir"/fresh.* "$dir"/prealloc.*
+}
+
+# Wall seconds of a command, its fsync included, page cache dropped first.
+secs() {
+	local t0 t1
+	sync
+	echo 3 > /proc/sys/vm/drop_caches
+	t0=$(date +%s%N)
+	"$@" > /dev/null || fail "$* failed"
+	sync
+	t1=$(date +%s%N)
+	echo "scale=3; ($t1 - $t0) / 1000000000" | bc
+}
+
+run_create() {
+	local s r
+	for s in 64G 1T; do
+		for r in $(seq "$runs"); do
+			emit create $s qcow2ctl "$r" \
+				"$(secs "$QCOW2CTL" create --prealloc=metadata "$dir/k.qcow2" $s)"
+			rm -f "$dir/k.qcow2"
+			emit create $s qemu-img "$r" \
+				"$(secs qemu-img create -q -f qcow2 -o preallocation=metadata "$dir/q.qcow2" $s)"
+			rm -f "$dir/q.qcow2"
+		done
+	done
+}
+
+# Kernel memory in use (bytes), page cache and reclaimable slab left out.
+kmem() {
+	sync
+	echo 3 > /proc/sys/vm/drop_caches
+	sleep 1
+	awk '/^(MemTotal|MemFree|Buffers|Cached|SReclaimable):/ { v[$1] = $2 }
+	     END { u = v["MemTotal:"] - v["MemFree:"] - v["Buffers:"]
+		   print 1024 * (u - v["Cached:"] - v["SReclaimable:"]) }' /proc/meminfo
+}
+
+# Touch one block in every 512 MiB (one L2 table's reach with 64 KiB
+# clusters) of a 64 GiB image: the L2 cache fills to its limit.
+touch_tables() {
+	local off
+	for off in $(seq 0 512 65535); do
+		dd if="$1" of=/dev/null bs=4k count=1 skip=$((off * 256)) \
+			iflag=direct status=none || fail "reading $1"
+	done
+}
+
+# Memory of N attached devices over 64 GiB preallocated images, idle and
+# with their L2 caches full, per device; qemu-nbd's resident size over the
+# same image and reads for comparison.
+run_mem() {
+	local n=8 i base idle busy devs=() rss
+	for i in $(seq $n); do
+		"$QCOW2CTL" create --prealloc=metadata "$dir/m$i.qcow2" 64G > /dev/null ||
+			fail "create"
+	done
+	base=$(kmem)
+	for i in $(seq $n); do
+		start qcow2 "$dir/m$i.qcow2"
+		devs+=("$DEV")
+	done
+	idle=$(kmem)
+	for i in "${devs[@]}"; do
+		touch_tables "$i"
+	done
+	busy=$(kmem)
+	emit mem idle qcow2 $(( (idle - base) / n ))
+	emit mem cache-full qcow2 $(( (busy - base) / n ))
+	"$QCOW2CTL" detach --all || fail "detach"
+	qdev=
+
+	start nbd "$dir/m1.qcow2"
+	emit mem idle nbd $(( $(ps -o rss= -p "$(cat "$nbdpid")") * 1024 ))
+	touch_tables /dev/nbd0
+	rss=$(ps -o rss= -p "$(cat "$nbdpid")")
+	emit mem cache-full nbd $(( rss * 1024 ))
+	stop nbd
+	rm -f "$dir"/m*.qcow2
+}
+
+for p in $parts; do
+	case $p in
+	fio) run_fio ;;
+	create) run_create ;;
+	mem) run_mem ;;
+	*) fail "unknown part $p" ;;
+	esac
+done
+info "bench: done"
