@@ -19,7 +19,9 @@
 #
 # BENCH_RUNS (3), BENCH_RUNTIME (seconds per fio job, 5), BENCH_SIZE (8G),
 # BENCH_STATES, BENCH_WORKLOADS, BENCH_TARGETS and BENCH_PARTS ("fio create
-# mem") narrow a run down.
+# mem") narrow a run down. BENCH_PARTS=profile runs the first state,
+# workload and target under "perf record -a -g" and prints where the time
+# went (the kernel's symbols and the driver's, by self time and by caller).
 . "$(dirname "$0")/../selftests/lib.sh"
 
 runs=${BENCH_RUNS:-3}
@@ -287,9 +289,30 @@ run_mem() {
 	rm -f "$dir"/m*.qcow2
 }
 
+run_profile() {
+	local state=${states%% *} w=${workloads%% *} t=${targets%% *} tb=1
+	local data=$dir/perf.data
+	command -v perf > /dev/null || fail "perf is not installed (linux-perf)"
+	[ "$state" = full ] && prepare_full
+	image "$state" "$t"
+	start "$t" "$IMG"
+	[ "$state" != full ] && [[ $w == *write* ]] && tb=0
+	perf record -q -a -g -e cpu-clock -o "$data" -- \
+		bash -c "$(declare -p wl runtime size); $(declare -f fio_job); fio_job $DEV $w $tb" >&2 ||
+		fail "perf record"
+	stop "$t"
+	echo "# profile: $state $w $t, $(uname -r)"
+	perf report -i "$data" --no-children --sort symbol --stdio -g none \
+		--percent-limit 0.7 2> /dev/null | grep -v '^$'
+	echo "# by caller, the driver's and the file system's share"
+	perf report -i "$data" --children --sort symbol --stdio -g none \
+		--percent-limit 2 2> /dev/null | grep -v '^$' | head -n 60
+}
+
 for p in $parts; do
 	case $p in
 	fio) run_fio ;;
+	profile) run_profile ;;
 	create) run_create ;;
 	mem) run_mem ;;
 	*) fail "unknown part $p" ;;

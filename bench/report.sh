@@ -115,7 +115,8 @@ if grep -q '^mem' "$raw"; then
 	} >> "$md"
 fi
 
-if [ -s "$tmp/chart.dat" ] && command -v gnuplot > /dev/null; then
+# The chart needs every target; a narrowed run gets the table only.
+if [ -s "$tmp/chart.dat" ] && ! grep -q NaN "$tmp/chart.dat"; then
 	gnuplot -e "datafile='$tmp/chart.dat'; outfile='$png'; subtitle='$(infos kernel), $(infos date), median of $(infos runs)'" \
 		"$here/chart.gp"
 fi

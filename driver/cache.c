@@ -262,6 +262,30 @@ again:
 	return 0;
 }
 
+/**
+ * qcow2_cache_peek - the cached table at @offset, if it is there
+ * @c: the cache
+ * @offset: host offset of the table
+ *
+ * Never reads, waits or pins: for the request path's first try. Returns
+ * the table's data with c->lock held (the caller reads it and unlocks),
+ * or NULL with the lock not held.
+ */
+const void *qcow2_cache_peek(struct qcow2_cache *c, u64 offset)
+{
+	struct qcow2_cache_entry *e;
+
+	spin_lock(&c->lock);
+	e = lookup(c, offset);
+	if (e && e->state == QCOW2_CE_VALID) {
+		list_move_tail(&e->lru, &c->lru);
+		atomic64_inc(&c->hits);
+		return e->data;
+	}
+	spin_unlock(&c->lock);
+	return NULL;
+}
+
 /*
  * An entry for a table just allocated at @offset: zero-filled, dirty and
  * pinned, never read from the image. Caller holds meta_lock.

@@ -227,6 +227,7 @@ static int qcow2_load(struct qcow2_dev *q, const struct qcow2_attach *a,
 	q->sc_bits = q->extl2 ? q->cluster_bits - 5 : q->cluster_bits;
 	q->rb_bits = q->cluster_bits + 3 - q->h.refcount_order;
 	q->file_end = file_size;
+	q->file_size = file_size;
 	q->alloc_next = DIV_ROUND_UP(file_size, q->cluster_size);
 
 	ret = claim_meta(q, 0, 1, QCOW2_META_HEADER, err);
@@ -408,6 +409,8 @@ static void qcow2_destroy(struct qcow2_dev *q)
 		if (ret)
 			pr_err("qcow2%d: writing back metadata at detach failed (%d): the image may hold leaked clusters; run 'qemu-img check'\n",
 			       q->index, ret);
+		else
+			qcow2_trim_reserve(q);
 	}
 	destroy_workqueue(q->wq);
 	put_disk(q->disk);

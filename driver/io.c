@@ -5,10 +5,19 @@
  * to the file through kiocbs, asynchronously with direct I/O when the file
  * allows it (as loop does).
  *
- * Requests run in the device's workqueue, many at a time. A read or a write
- * to clusters that are already allocated (and, for a write, not shared
- * with a snapshot) only looks up the L2 cache; everything else takes the
- * device's meta_lock. Host-contiguous clusters become one file I/O.
+ * Each hardware queue has a worker that takes its requests in batches, as
+ * loop's does: one wake-up for many requests. It sends a request itself
+ * when the request maps to one host extent through a cached L2 table and
+ * the file takes it without blocking (IOCB_NOWAIT); every other request
+ * gets a work item of its own in the device's workqueue, where it may wait
+ * for a table, for meta_lock or for the file. Requests are never sent from
+ * the submitter's context: it may hold locks of a file system on this
+ * device, whose classes the image's file system shares.
+ *
+ * A read or a write to clusters that are already allocated (and, for a
+ * write, not shared with a snapshot) only looks up the L2 cache;
+ * everything else takes the device's meta_lock. Host-contiguous clusters
+ * become one file I/O.
  */
 #include "qcow2.h"
 
@@ -94,13 +103,25 @@ out:
 	return k0;
 }
 
-/* scan() over the cached L2 table at @l2off; the kind in *@kind. */
+/*
+ * scan() over the L2 table at @l2off, the kind in *@kind; with @nowait,
+ * -EAGAIN unless the table is cached.
+ */
 static int scan_cached(struct qcow2_dev *q, u64 l2off, u64 pos, u64 len,
-		       bool write, struct qcow2_ext *ext, int *kind)
+		       bool write, bool nowait, struct qcow2_ext *ext, int *kind)
 {
 	struct qcow2_cache_entry *t;
+	const void *table;
 	int ret;
 
+	table = qcow2_cache_peek(&q->l2c, l2off);
+	if (table) {
+		*kind = scan(q, table, pos, len, write, &ext->host, &ext->len);
+		spin_unlock(&q->l2c.lock);
+		return 0;
+	}
+	if (nowait)
+		return -EAGAIN;
 	ret = qcow2_cache_get(&q->l2c, l2off, false, &t);
 	if (ret)
 		return ret;
@@ -111,7 +132,8 @@ static int scan_cached(struct qcow2_dev *q, u64 l2off, u64 pos, u64 len,
 	return 0;
 }
 
-static int map_read(struct qcow2_dev *q, u64 pos, u64 len,
+/* With @nowait, -EAGAIN where it would wait or fail. */
+static int map_read(struct qcow2_dev *q, u64 pos, u64 len, bool nowait,
 		    struct qcow2_ext *ext)
 {
 	u64 l1i = pos >> (q->cluster_bits + q->l2_bits), l2off;
@@ -123,11 +145,14 @@ static int map_read(struct qcow2_dev *q, u64 pos, u64 len,
 		k = QCOW2_MAP_UNALLOCATED;
 		ext->len = len;
 	} else {
-		ret = scan_cached(q, l2off, pos, len, false, ext, &k);
+		ret = scan_cached(q, l2off, pos, len, false, nowait, ext, &k);
 		if (ret)
 			return ret;
 	}
 
+	if (nowait && k != QCOW2_MAP_DATA && k != QCOW2_MAP_ZERO &&
+	    (k != QCOW2_MAP_UNALLOCATED || q->h.backing_file_offset))
+		return -EAGAIN;
 	switch (k) {
 	case QCOW2_MAP_DATA:
 		ext->kind = QCOW2_EXT_HOST;
@@ -342,7 +367,8 @@ out:
 	return ret;
 }
 
-static int map_write(struct qcow2_dev *q, u64 pos, u64 len,
+/* With @nowait, -EAGAIN unless the clusters take the write in place. */
+static int map_write(struct qcow2_dev *q, u64 pos, u64 len, bool nowait,
 		     struct iov_iter *iter, struct qcow2_ext *ext)
 {
 	u64 l1i = pos >> (q->cluster_bits + q->l2_bits), l1e;
@@ -352,7 +378,7 @@ static int map_write(struct qcow2_dev *q, u64 pos, u64 len,
 	l1e = be64_to_cpu(READ_ONCE(q->l1[l1i]));
 	if ((l1e & QCOW2_L1E_OFFSET_MASK) && (l1e & QCOW2_OFLAG_COPIED)) {
 		ret = scan_cached(q, l1e & QCOW2_L1E_OFFSET_MASK, pos, len,
-				  true, ext, &k);
+				  true, nowait, ext, &k);
 		if (ret)
 			return ret;
 		if (k == QCOW2_MAP_DATA) {
@@ -360,6 +386,8 @@ static int map_write(struct qcow2_dev *q, u64 pos, u64 len,
 			return 0;
 		}
 	}
+	if (nowait)
+		return -EAGAIN;
 	return write_slow(q, pos, len, iter, ext);
 }
 
@@ -370,6 +398,17 @@ static void cmd_put(struct qcow2_cmd *cmd)
 
 	if (!atomic_dec_and_test(&cmd->pending))
 		return;
+	if (cmd->retry) {
+		/* The file would have blocked: start again, allowed to wait. */
+		kfree(cmd->bvec);
+		cmd->bvec = NULL;
+		cmd->io.cmd = NULL;
+		cmd->error = 0;
+		cmd->nowait = false;
+		cmd->retry = false;
+		queue_work(q->wq, &cmd->work);
+		return;
+	}
 	if (!cmd->error && req_op(rq) == REQ_OP_WRITE &&
 	    (rq->cmd_flags & REQ_FUA) && !cmd->fua_done) {
 		/* The data is there; the metadata it needed is next. */
@@ -387,6 +426,20 @@ static void io_complete(struct kiocb *iocb, long ret)
 	struct qcow2_cmd *cmd = io->cmd;
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 
+	if (cmd->nowait && (ret == -EAGAIN || (ret >= 0 && ret < io->len &&
+	    (req_op(rq) == REQ_OP_WRITE ||
+	     io->host + ret < i_size_read(file_inode(iocb->ki_filp)))))) {
+		/*
+		 * Would block, or stopped short of the end of the file: the
+		 * whole request again from its work item (rewriting what
+		 * was written is harmless). Nothing else ran for it.
+		 */
+		if (req_op(rq) == REQ_OP_WRITE)
+			kiocb_end_write(iocb);
+		cmd->retry = true;
+		cmd_put(cmd);
+		return;
+	}
 	if (req_op(rq) == REQ_OP_WRITE) {
 		kiocb_end_write(iocb);
 		if (ret >= 0 && ret != io->len)
@@ -418,6 +471,7 @@ static int submit(struct qcow2_dev *q, struct qcow2_cmd *cmd,
 		cmd->ios = io;
 	}
 	io->cmd = cmd;
+	io->host = host;
 	io->len = len;
 	io->iter = *iter;
 	iov_iter_truncate(&io->iter, len);
@@ -431,6 +485,8 @@ static int submit(struct qcow2_dev *q, struct qcow2_cmd *cmd,
 		io->iocb.ki_flags = IOCB_DIRECT;
 		io->iocb.ki_complete = io_complete;
 	}
+	if (cmd->nowait)
+		io->iocb.ki_flags |= IOCB_NOWAIT;
 
 	atomic_inc(&cmd->pending);
 	it = io->iter;
@@ -487,8 +543,8 @@ static void do_rw(struct qcow2_dev *q, struct qcow2_cmd *cmd)
 	atomic_set(&cmd->pending, 1);
 	ret = rq_iter(cmd, &iter);
 	while (!ret && len) {
-		ret = write ? map_write(q, pos, len, &iter, &ext) :
-			      map_read(q, pos, len, &ext);
+		ret = write ? map_write(q, pos, len, false, &iter, &ext) :
+			      map_read(q, pos, len, false, &ext);
 		if (ret)
 			break;
 		switch (ext.kind) {
@@ -536,12 +592,66 @@ static void cmd_work(struct work_struct *work)
 	memalloc_noio_restore(noio);
 }
 
+/*
+ * Send @cmd from the queue's worker if that needs no waiting: one host
+ * extent (or zeros) through a cached table, a file that can say it would
+ * block. Returns false when @cmd needs its own work item.
+ */
+static bool send_nowait(struct qcow2_dev *q, struct qcow2_cmd *cmd)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	u64 pos = blk_rq_pos(rq) << SECTOR_SHIFT, len = blk_rq_bytes(rq);
+	struct qcow2_ext ext;
+	struct iov_iter iter;
+	int ret;
+
+	if (!q->use_dio || !(q->file->f_mode & FMODE_NOWAIT))
+		return false;
+	switch (req_op(rq)) {
+	case REQ_OP_READ:
+		ret = map_read(q, pos, len, true, &ext);
+		break;
+	case REQ_OP_WRITE:
+		ret = map_write(q, pos, len, true, NULL, &ext);
+		break;
+	default:
+		return false;
+	}
+	if (ret || ext.len != len || rq_iter(cmd, &iter))
+		return false;
+
+	cmd->nowait = true;
+	atomic_set(&cmd->pending, 1);
+	if (ext.kind == QCOW2_EXT_ZERO)
+		iov_iter_zero(len, &iter);
+	else
+		submit(q, cmd, &iter, ext.host, len);
+	cmd_put(cmd);
+	return true;
+}
+
+static void queue_work_fn(struct work_struct *work)
+{
+	struct qcow2_queue *hq = container_of(work, struct qcow2_queue, work);
+	struct qcow2_cmd *cmd, *next;
+	struct llist_node *list;
+	unsigned int noio;
+
+	noio = memalloc_noio_save();
+	list = llist_reverse_order(llist_del_all(&hq->list));
+	llist_for_each_entry_safe(cmd, next, list, node)
+		if (!send_nowait(hq->q, cmd))
+			queue_work(hq->q->wq, &cmd->work);
+	memalloc_noio_restore(noio);
+}
+
 static blk_status_t qcow2_queue_rq(struct blk_mq_hw_ctx *hctx,
 				   const struct blk_mq_queue_data *bd)
 {
 	struct request *rq = bd->rq;
 	struct qcow2_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	struct qcow2_dev *q = hctx->queue->queuedata;
+	struct qcow2_queue *hq = hctx->driver_data;
 
 	blk_mq_start_request(rq);
 	switch (req_op(rq)) {
@@ -561,7 +671,12 @@ static blk_status_t qcow2_queue_rq(struct blk_mq_hw_ctx *hctx,
 	cmd->bvec = NULL;
 	cmd->error = 0;
 	cmd->fua_done = false;
-	queue_work(q->wq, &cmd->work);
+	cmd->nowait = false;
+	cmd->retry = false;
+	if (req_op(rq) == REQ_OP_FLUSH)
+		queue_work(q->wq, &cmd->work);
+	else if (llist_add(&cmd->node, &hq->list))
+		queue_work(q->wq, &hq->work);
 	return BLK_STS_OK;
 }
 
@@ -597,8 +712,34 @@ static int qcow2_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	return 0;
 }
 
+static int qcow2_init_hctx(struct blk_mq_hw_ctx *hctx, void *data,
+			   unsigned int hctx_idx)
+{
+	struct qcow2_queue *hq;
+
+	hq = kzalloc_node(sizeof(*hq), GFP_KERNEL, hctx->numa_node);
+	if (!hq)
+		return -ENOMEM;
+	hq->q = data;
+	init_llist_head(&hq->list);
+	INIT_WORK(&hq->work, queue_work_fn);
+	hctx->driver_data = hq;
+	return 0;
+}
+
+static void qcow2_exit_hctx(struct blk_mq_hw_ctx *hctx, unsigned int hctx_idx)
+{
+	struct qcow2_queue *hq = hctx->driver_data;
+
+	/* The queue is quiesced and drained: nothing is on the list. */
+	flush_work(&hq->work);
+	kfree(hq);
+}
+
 const struct blk_mq_ops qcow2_mq_ops = {
 	.queue_rq	= qcow2_queue_rq,
 	.complete	= qcow2_complete_rq,
 	.init_request	= qcow2_init_request,
+	.init_hctx	= qcow2_init_hctx,
+	.exit_hctx	= qcow2_exit_hctx,
 };

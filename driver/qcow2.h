@@ -140,6 +140,7 @@ struct qcow2_dev {
 	struct mutex meta_lock;
 	u64 alloc_next;		/* next cluster the allocator tries */
 	u64 file_end;		/* bytes: the file, or what we allocated */
+	u64 file_size;		/* bytes: i_size, reserve ahead included */
 	bool unsynced;		/* written since the last sync */
 	void *bounce;		/* a cluster, for copy-on-write */
 	u64 pending_free[QCOW2_PENDING_FREE_MAX];
@@ -174,6 +175,7 @@ struct qcow2_io {
 	struct kiocb iocb;
 	struct iov_iter iter;
 	struct qcow2_cmd *cmd;
+	u64 host;		/* where in the file */
 	size_t len;
 	struct qcow2_io *next;
 };
@@ -189,13 +191,26 @@ struct qcow2_io {
  * @fua_done: data complete, the FUA flush is what is left
  */
 struct qcow2_cmd {
-	struct work_struct work;
+	struct llist_node node;		/* on its queue's list */
+	struct work_struct work;	/* the slow path, one request each */
 	struct qcow2_io io;
 	struct qcow2_io *ios;
 	struct bio_vec *bvec;
 	atomic_t pending;
 	int error;
 	bool fua_done;
+	bool nowait;		/* sent by the queue's worker, IOCB_NOWAIT */
+	bool retry;		/* ... and the file would have blocked */
+};
+
+/*
+ * One per hardware queue: requests go on @list and one work item sends
+ * them all; only those that would block get a work item of their own.
+ */
+struct qcow2_queue {
+	struct qcow2_dev *q;
+	struct llist_head list;
+	struct work_struct work;
 };
 
 /* ctl.c: /dev/qcow2-control */
@@ -223,6 +238,7 @@ int qcow2_cache_init(struct qcow2_cache *c, struct qcow2_dev *q,
 		     int (*validate)(struct qcow2_dev *q, u64 offset,
 				     const void *table));
 void qcow2_cache_destroy(struct qcow2_cache *c);
+const void *qcow2_cache_peek(struct qcow2_cache *c, u64 offset);
 int qcow2_cache_get(struct qcow2_cache *c, u64 offset, bool meta_locked,
 		    struct qcow2_cache_entry **out);
 int qcow2_cache_get_new(struct qcow2_cache *c, u64 offset,
@@ -245,6 +261,7 @@ bool qcow2_is_corrupt(struct qcow2_dev *q);
 int qcow2_l2_writeback_prepare(struct qcow2_dev *q);
 int qcow2_flush_metadata(struct qcow2_dev *q);
 int qcow2_flush(struct qcow2_dev *q);
+void qcow2_trim_reserve(struct qcow2_dev *q);
 int qcow2_refcount_update(struct qcow2_dev *q, u64 cluster, s64 delta);
 int qcow2_free_later(struct qcow2_dev *q, u64 offset);
 long qcow2_alloc_clusters(struct qcow2_dev *q, u64 n, u64 *offset);

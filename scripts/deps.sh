@@ -20,8 +20,8 @@ packages=(
 	qemu-system-x86 qemu-utils busybox-static
 	# what the tests run inside the guests
 	fio e2fsprogs xfsprogs util-linux fdisk jq
-	# make bench's chart
-	gnuplot-nox fonts-dejavu-core
+	# make bench: its chart, and perf for profiles in the guest
+	gnuplot-nox fonts-dejavu-core linux-perf
 )
 
 missing=()
