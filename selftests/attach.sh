@@ -45,6 +45,23 @@ sleep 1
 "$QCOW2CTL" detach "$dev" || fail "detach"
 check_image "$img" || fail "check after partitioning"
 
+# First writes grow the file ahead of the allocator (sparse, at least
+# 1 MiB); detach gives back what was not used: the file then ends where the
+# image's last cluster does.
+img=$dir/grow.qcow2
+"$QCOW2CTL" create "$img" 1G > /dev/null || fail "create grow.qcow2"
+before=$(stat -c %s "$img")
+dev=$(attach "$img") || fail "attach grow.qcow2"
+dd if=/dev/urandom of="$dev" bs=64k count=4 oflag=direct status=none || fail "first writes"
+during=$(stat -c %s "$img")
+[ "$during" -ge $((before + (1 << 20))) ] || fail "file did not grow ahead: $before -> $during bytes"
+"$QCOW2CTL" detach "$dev" || fail "detach grow.qcow2"
+check_image "$img" || fail "check grow.qcow2"
+end=$(qemu-img check --output=json "$img" | jq '."image-end-offset"')
+[ "$(stat -c %s "$img")" = "$end" ] ||
+	fail "after detach the file is $(stat -c %s "$img") bytes, the image ends at $end"
+[ "$end" -lt "$during" ] || fail "nothing given back at detach ($during -> $end bytes)"
+
 # Eight devices at once, each under fio with verification.
 if command -v fio > /dev/null; then
 	devs=()
