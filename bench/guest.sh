@@ -14,8 +14,10 @@
 # driver) and nbd (qemu-nbd --cache=none --aio=native over the same qcow2
 # image). Image states: fresh (an empty image; raw: a sparse file), prealloc
 # (qcow2ctl create --prealloc=metadata; raw: fallocated) and full (every
-# byte written once; raw: the same). Fresh and preallocated images are made
-# anew for every fio job, so each job's writes are first writes.
+# byte written once; raw: the same); on request also falloc (qcow2ctl
+# create --prealloc=falloc; raw: fallocated), the like-for-like comparison
+# of prealloc. Fresh and preallocated images are made anew for every fio
+# job, so each job's writes are first writes.
 #
 # BENCH_RUNS (3), BENCH_RUNTIME (seconds per fio job, 5), BENCH_SIZE (8G),
 # BENCH_STATES, BENCH_WORKLOADS, BENCH_TARGETS and BENCH_PARTS ("fio create
@@ -133,7 +135,7 @@ image() {
 		rm -f "$f"
 		truncate -s "$size" "$f" || fail "truncate"
 		;;
-	prealloc-loop)
+	prealloc-loop|falloc-loop)
 		rm -f "$f"
 		fallocate -l "$size" "$f" || fail "fallocate"
 		;;
@@ -144,6 +146,11 @@ image() {
 	prealloc-*)
 		rm -f "$f"
 		"$QCOW2CTL" create --prealloc=metadata "$f" "$size" > /dev/null ||
+			fail "create"
+		;;
+	falloc-*)
+		rm -f "$f"
+		"$QCOW2CTL" create --prealloc=falloc "$f" "$size" > /dev/null ||
 			fail "create"
 		;;
 	esac
@@ -207,7 +214,7 @@ run_fio() {
 			rm -f "$dir/full.raw" "$dir/full.qcow2"
 		fi
 	done
-	rm -f "$dir"/fresh.* "$dir"/prealloc.*
+	rm -f "$dir"/fresh.* "$dir"/prealloc.* "$dir"/falloc.*
 }
 
 # Wall seconds of a command, its fsync included, page cache dropped first.
@@ -236,14 +243,15 @@ run_create() {
 	done
 }
 
-# Kernel memory in use (bytes), page cache and reclaimable slab left out.
+# Kernel memory the kernel's own counters attribute (bytes): unreclaimable
+# slab and large kmallocs, vmalloc, page tables, stacks, per-CPU. Page cache
+# and the free-page count move by megabytes on their own; these do not.
 kmem() {
 	sync
 	echo 3 > /proc/sys/vm/drop_caches
 	sleep 1
-	awk '/^(MemTotal|MemFree|Buffers|Cached|SReclaimable):/ { v[$1] = $2 }
-	     END { u = v["MemTotal:"] - v["MemFree:"] - v["Buffers:"]
-		   print 1024 * (u - v["Cached:"] - v["SReclaimable:"]) }' /proc/meminfo
+	awk '/^(SUnreclaim|VmallocUsed|PageTables|KernelStack|Percpu):/ { t += $2 }
+	     END { print 1024 * t }' /proc/meminfo
 }
 
 # Touch one block in every 512 MiB (one L2 table's reach with 64 KiB
