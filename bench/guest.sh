@@ -19,7 +19,7 @@
 # of prealloc. Fresh and preallocated images are made anew for every fio
 # job, so each job's writes are first writes.
 #
-# BENCH_RUNS (3), BENCH_RUNTIME (seconds per fio job, 5), BENCH_SIZE (8G),
+# BENCH_RUNS (3), BENCH_RUNTIME (seconds per fio job, 3), BENCH_SIZE (8G),
 # BENCH_STATES, BENCH_WORKLOADS, BENCH_TARGETS and BENCH_PARTS ("fio create
 # mem") narrow a run down. BENCH_PARTS=profile runs the first state,
 # workload and target under "perf record -a -g" and prints where the time
@@ -27,7 +27,7 @@
 . "$(dirname "$0")/../selftests/lib.sh"
 
 runs=${BENCH_RUNS:-3}
-runtime=${BENCH_RUNTIME:-5}
+runtime=${BENCH_RUNTIME:-3}
 size=${BENCH_SIZE:-8G}
 states=${BENCH_STATES:-fresh prealloc full}
 targets=${BENCH_TARGETS:-loop qcow2 nbd}
