@@ -227,7 +227,6 @@ static int qcow2_load(struct qcow2_dev *q, const struct qcow2_attach *a,
 	q->sc_bits = q->extl2 ? q->cluster_bits - 5 : q->cluster_bits;
 	q->rb_bits = q->cluster_bits + 3 - q->h.refcount_order;
 	q->file_end = file_size;
-	q->file_size = file_size;
 	q->alloc_next = DIV_ROUND_UP(file_size, q->cluster_size);
 
 	ret = claim_meta(q, 0, 1, QCOW2_META_HEADER, err);

@@ -314,14 +314,13 @@ int qcow2_free_later(struct qcow2_dev *q, u64 offset)
  */
 static void reserve_ahead(struct qcow2_dev *q, u64 end)
 {
-	u64 have = q->file_size, want;
+	u64 have = i_size_read(file_inode(q->file)), want;
 
 	if (end <= have)
 		return;
 	want = clamp_t(u64, have / 8, SZ_1M, SZ_128M);
 	want = round_up(max(end, have + want), q->cluster_size);
-	if (!vfs_truncate(&q->file->f_path, want))
-		q->file_size = want;
+	vfs_truncate(&q->file->f_path, want);
 }
 
 /* At detach: give back the reserve nothing was allocated in. */
@@ -329,13 +328,11 @@ void qcow2_trim_reserve(struct qcow2_dev *q)
 {
 	int ret;
 
-	if (q->read_only || q->file_size <= q->file_end)
+	if (i_size_read(file_inode(q->file)) <= q->file_end)
 		return;
 	ret = vfs_truncate(&q->file->f_path, q->file_end);
-	if (!ret) {
-		q->file_size = q->file_end;
+	if (!ret)
 		ret = vfs_fsync(q->file, 0);
-	}
 	if (ret)
 		pr_warn("qcow2%d: could not trim the file to %llu bytes (%d)\n",
 			q->index, q->file_end, ret);

@@ -140,7 +140,6 @@ struct qcow2_dev {
 	struct mutex meta_lock;
 	u64 alloc_next;		/* next cluster the allocator tries */
 	u64 file_end;		/* bytes: the file, or what we allocated */
-	u64 file_size;		/* bytes: i_size, reserve ahead included */
 	bool unsynced;		/* written since the last sync */
 	void *bounce;		/* a cluster, for copy-on-write */
 	u64 pending_free[QCOW2_PENDING_FREE_MAX];
