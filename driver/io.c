@@ -150,22 +150,20 @@ static int map_read(struct qcow2_dev *q, u64 pos, u64 len, bool nowait,
 			return ret;
 	}
 
-	if (nowait && k != QCOW2_MAP_DATA && k != QCOW2_MAP_ZERO &&
-	    (k != QCOW2_MAP_UNALLOCATED || q->h.backing_file_offset))
-		return -EAGAIN;
 	switch (k) {
 	case QCOW2_MAP_DATA:
 		ext->kind = QCOW2_EXT_HOST;
 		return 0;
 	case QCOW2_MAP_UNALLOCATED:
 		if (q->h.backing_file_offset)
-			return unsupported(q, "reads from a backing file");
+			return nowait ? -EAGAIN :
+			       unsupported(q, "reads from a backing file");
 		fallthrough;
 	case QCOW2_MAP_ZERO:
 		ext->kind = QCOW2_EXT_ZERO;
 		return 0;
 	default:
-		return unsupported(q, "compressed clusters");
+		return nowait ? -EAGAIN : unsupported(q, "compressed clusters");
 	}
 }
 
@@ -391,6 +389,19 @@ static int map_write(struct qcow2_dev *q, u64 pos, u64 len, bool nowait,
 	return write_slow(q, pos, len, iter, ext);
 }
 
+/* A request's state before it is sent, or sent again. */
+static void cmd_reset(struct qcow2_cmd *cmd)
+{
+	kfree(cmd->bvec);
+	cmd->bvec = NULL;
+	cmd->io.cmd = NULL;
+	cmd->ios = NULL;
+	cmd->error = 0;
+	cmd->fua_done = false;
+	cmd->nowait = false;
+	cmd->retry = false;
+}
+
 static void cmd_put(struct qcow2_cmd *cmd)
 {
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
@@ -400,12 +411,7 @@ static void cmd_put(struct qcow2_cmd *cmd)
 		return;
 	if (cmd->retry) {
 		/* The file would have blocked: start again, allowed to wait. */
-		kfree(cmd->bvec);
-		cmd->bvec = NULL;
-		cmd->io.cmd = NULL;
-		cmd->error = 0;
-		cmd->nowait = false;
-		cmd->retry = false;
+		cmd_reset(cmd);
 		queue_work(q->wq, &cmd->work);
 		return;
 	}
@@ -420,18 +426,29 @@ static void cmd_put(struct qcow2_cmd *cmd)
 		blk_mq_complete_request(rq);
 }
 
+/*
+ * Whether the file turned a nowait I/O away: it would have blocked, or it
+ * stopped short (of the end of the file, for a read).
+ */
+static bool turned_away(struct qcow2_io *io, long ret)
+{
+	if (ret == -EAGAIN)
+		return true;
+	if (ret < 0 || ret >= io->len)
+		return false;
+	return req_op(blk_mq_rq_from_pdu(io->cmd)) == REQ_OP_WRITE ||
+	       io->host + ret < i_size_read(file_inode(io->iocb.ki_filp));
+}
+
 static void io_complete(struct kiocb *iocb, long ret)
 {
 	struct qcow2_io *io = container_of(iocb, struct qcow2_io, iocb);
 	struct qcow2_cmd *cmd = io->cmd;
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 
-	if (cmd->nowait && (ret == -EAGAIN || (ret >= 0 && ret < io->len &&
-	    (req_op(rq) == REQ_OP_WRITE ||
-	     io->host + ret < i_size_read(file_inode(iocb->ki_filp)))))) {
+	if (cmd->nowait && turned_away(io, ret)) {
 		/*
-		 * Would block, or stopped short of the end of the file: the
-		 * whole request again from its work item (rewriting what
+		 * The whole request again from its work item (rewriting what
 		 * was written is harmless). Nothing else ran for it.
 		 */
 		if (req_op(rq) == REQ_OP_WRITE)
@@ -666,13 +683,7 @@ static blk_status_t qcow2_queue_rq(struct blk_mq_hw_ctx *hctx,
 		WARN_ON_ONCE(1);
 		return BLK_STS_IOERR;
 	}
-	cmd->io.cmd = NULL;
-	cmd->ios = NULL;
-	cmd->bvec = NULL;
-	cmd->error = 0;
-	cmd->fua_done = false;
-	cmd->nowait = false;
-	cmd->retry = false;
+	cmd_reset(cmd);
 	if (req_op(rq) == REQ_OP_FLUSH)
 		queue_work(q->wq, &cmd->work);
 	else if (llist_add(&cmd->node, &hq->list))
@@ -691,6 +702,7 @@ static void qcow2_complete_rq(struct request *rq)
 		kfree(io);
 	}
 	kfree(cmd->bvec);
+	cmd->bvec = NULL;
 	if (cmd->error) {
 		atomic64_inc(&q->stats.errors);
 	} else if (req_op(rq) == REQ_OP_READ) {
@@ -709,6 +721,7 @@ static int qcow2_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	struct qcow2_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
 	INIT_WORK(&cmd->work, cmd_work);
+	cmd->bvec = NULL;
 	return 0;
 }
 
