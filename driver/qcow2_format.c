@@ -751,15 +751,20 @@ int qcow2_reftable_grow_plan(u32 cluster_bits, u32 refcount_order,
 		entries = last + 1;
 		if ((need >> rb_bits) + 1 > entries)
 			entries = (need >> rb_bits) + 1;
-		/* Room to double, so that growth is rare. */
-		if (2 * old_entries > entries)
-			entries = 2 * old_entries;
 		if (first + b > entries)
 			entries = first + b;
 		if (entries * 8 > QCOW2_MAX_REFTABLE_BYTES)
 			return qcow2_fail(err, EFBIG,
 					  "a refcount table of %llu entries exceeds the limit",
 					  (unsigned long long)entries);
+		/*
+		 * Room to double, so that growth is rare; no further than
+		 * the limit, which a table of more than half of it would
+		 * otherwise pass before it had to.
+		 */
+		if (2 * old_entries > entries)
+			entries = 2 * old_entries < QCOW2_MAX_REFTABLE_BYTES / 8 ?
+				  2 * old_entries : QCOW2_MAX_REFTABLE_BYTES / 8;
 		t2 = (entries * 8 + (1ULL << cluster_bits) - 1) >> cluster_bits;
 		if (t2 <= t && b2 <= b)
 			break;

@@ -531,6 +531,19 @@ TEST(reftable_grow_plan)
 	/* So is a table beyond QEMU's limit. */
 	EXPECT_EQ(-EFBIG, qcow2_reftable_grow_plan(9, 6, 1ULL << 20, (1ULL << 20) * 64,
 						   (1ULL << 20) * 64, &g, &err));
+	/*
+	 * A table past half the limit still grows, to the limit: doubling
+	 * 4 MiB + 512 bytes must not make it refuse what fits in 8 MiB.
+	 */
+	old = (QCOW2_MAX_REFTABLE_BYTES / 2 + 512) / 8;
+	per = 1ULL << (9 + 3 - 6);
+	ASSERT_EQ(0, qcow2_reftable_grow_plan(9, 6, old, old * per, old * per,
+					      &g, &err)) TH_LOG("%s", err.msg);
+	EXPECT_EQ(QCOW2_MAX_REFTABLE_BYTES >> 9, g.table_clusters);
+	/* And the last room it has is used before EFBIG. */
+	old = QCOW2_MAX_REFTABLE_BYTES / 8 - 1024;
+	ASSERT_EQ(0, qcow2_reftable_grow_plan(9, 6, old, old * per, old * per,
+					      &g, &err)) TH_LOG("%s", err.msg);
 }
 
 TEST(l2_entries)
