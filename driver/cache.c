@@ -6,8 +6,16 @@
  * Entries are allocated on first use, so an idle device costs the entry
  * headers only. Lookups that miss read the table in without the device's
  * meta_lock and evict a clean entry; only when every evictable entry is
- * dirty does a lookup take meta_lock to write them back, in the order
- * meta.c enforces.
+ * dirty does a lookup take meta_lock to write them back and sync them, in
+ * the order meta.c enforces.
+ *
+ * An entry's flags mean what they say: LOADING until it holds its final
+ * contents (read and validated, or filled by whoever created it), so no
+ * lookup and no write-back sees it half made; dirty while the file does
+ * not have its contents; unsynced while the file has them but no sync has
+ * covered them yet. Only clean entries (neither) are evicted, and only a
+ * sync that succeeds makes an unsynced entry clean: one that fails makes it
+ * dirty again, so the next flush writes it again.
  */
 #include "qcow2.h"
 
@@ -19,7 +27,7 @@
 int qcow2_cache_init(struct qcow2_cache *c, struct qcow2_dev *q,
 		     const char *name, unsigned int nr,
 		     int (*validate)(struct qcow2_dev *q, u64 offset,
-				     const void *table))
+				     const void *table, u64 arg))
 {
 	unsigned int i;
 
@@ -52,6 +60,10 @@ int qcow2_cache_init(struct qcow2_cache *c, struct qcow2_dev *q,
 	return 0;
 }
 
+/*
+ * Dirty entries are thrown away only by a forced detach, which says so;
+ * a pinned one would be a reference this driver forgot to drop.
+ */
 void qcow2_cache_destroy(struct qcow2_cache *c)
 {
 	unsigned int i;
@@ -59,7 +71,7 @@ void qcow2_cache_destroy(struct qcow2_cache *c)
 	if (!c->entries)
 		return;
 	for (i = 0; i < c->nr; i++) {
-		WARN_ON_ONCE(c->entries[i].pins || c->entries[i].dirty);
+		WARN_ON_ONCE(c->entries[i].pins);
 		kvfree(c->entries[i].data);
 	}
 	kvfree(c->entries);
@@ -84,7 +96,7 @@ static struct qcow2_cache_entry *lookup(struct qcow2_cache *c, u64 offset)
 }
 
 /* A clean, unused entry to take over; *@dirty tells whether writing
- * back would free one.
+ * back and syncing would free one.
  */
 static struct qcow2_cache_entry *victim(struct qcow2_cache *c, bool *dirty)
 {
@@ -94,7 +106,7 @@ static struct qcow2_cache_entry *victim(struct qcow2_cache *c, bool *dirty)
 	list_for_each_entry(e, &c->lru, lru) {
 		if (e->pins || e->state == QCOW2_CE_LOADING)
 			continue;
-		if (!e->dirty)
+		if (!e->dirty && !e->unsynced)
 			return e;
 		*dirty = true;
 	}
@@ -129,15 +141,31 @@ static int ensure_data(struct qcow2_cache *c, struct qcow2_cache_entry *e)
 		return 0;
 	/* Called on the I/O path: no reclaim may recurse into block I/O. */
 	noio = memalloc_noio_save();
-	e->data = kvmalloc(c->q->cluster_size, GFP_KERNEL);
+	e->data = qcow2_buf_alloc(c->q->cluster_size, GFP_KERNEL);
 	memalloc_noio_restore(noio);
 	return e->data ? 0 : -ENOMEM;
 }
 
 /*
+ * Write back every dirty table and sync, so that the entries become clean
+ * and can be evicted. Caller holds meta_lock.
+ */
+static int make_room(struct qcow2_cache *c)
+{
+	int ret;
+
+	ret = qcow2_cache_writeback(c);
+	if (!ret)
+		ret = qcow2_sync(c->q);
+	return ret;
+}
+
+/*
  * Claim an entry for @offset: the caller holds c->lock, which this drops
  * and takes again while it waits or writes back. Returns with the lock
- * held, and the entry (pinned, LOADING, hashed) or an error.
+ * held, and the entry (pinned, LOADING, hashed) or an error: -ENOBUFS
+ * when every entry is dirty and writing them back failed (c->wb_err says
+ * why), so that readers can still go around the cache.
  */
 static struct qcow2_cache_entry *claim(struct qcow2_cache *c, u64 offset,
 				       bool meta_locked, int *err)
@@ -154,9 +182,13 @@ static struct qcow2_cache_entry *claim(struct qcow2_cache *c, u64 offset,
 		if (dirty) {
 			if (!meta_locked)
 				mutex_lock(&c->q->meta_lock);
-			ret = qcow2_cache_writeback(c);
+			ret = make_room(c);
 			if (!meta_locked)
 				mutex_unlock(&c->q->meta_lock);
+			if (ret) {
+				WRITE_ONCE(c->wb_err, ret);
+				ret = -ENOBUFS;
+			}
 		} else {
 			/* Every entry is pinned; pins are short-lived. */
 			ret = wait_event_killable(c->wait, evictable(c));
@@ -178,6 +210,7 @@ static struct qcow2_cache_entry *claim(struct qcow2_cache *c, u64 offset,
 	e->state = QCOW2_CE_LOADING;
 	e->pins = 1;
 	e->dirty = false;
+	e->unsynced = false;
 	hlist_add_head(&e->hash, bucket(c, offset));
 	list_move_tail(&e->lru, &c->lru);
 	return e;
@@ -201,13 +234,14 @@ static void unclaim(struct qcow2_cache *c, struct qcow2_cache_entry *e)
  * @c: the cache
  * @offset: host offset of the table, already checked
  * @meta_locked: the caller holds the device's meta_lock
+ * @arg: passed to the cache's validator
  * @out: the entry; release with qcow2_cache_put()
  *
  * Reads the table from the image on a miss and runs the cache's validator
  * on it; a table that fails validation is not cached.
  */
 int qcow2_cache_get(struct qcow2_cache *c, u64 offset, bool meta_locked,
-		    struct qcow2_cache_entry **out)
+		    u64 arg, struct qcow2_cache_entry **out)
 {
 	struct qcow2_cache_entry *e;
 	int ret;
@@ -249,7 +283,7 @@ again:
 		ret = qcow2_read_meta(c->q, e->data, c->q->cluster_size,
 				      offset);
 	if (!ret && c->validate)
-		ret = c->validate(c->q, offset, e->data);
+		ret = c->validate(c->q, offset, e->data, arg);
 	if (ret) {
 		unclaim(c, e);
 		return ret;
@@ -287,8 +321,10 @@ const void *qcow2_cache_peek(struct qcow2_cache *c, u64 offset)
 }
 
 /*
- * An entry for a table just allocated at @offset: zero-filled, dirty and
- * pinned, never read from the image. Caller holds meta_lock.
+ * An entry for a table just allocated at @offset, pinned and LOADING: the
+ * caller fills it and then publishes it with qcow2_cache_publish(), or
+ * gives it up with qcow2_cache_discard(). Never read from the image.
+ * Caller holds meta_lock.
  */
 int qcow2_cache_get_new(struct qcow2_cache *c, u64 offset,
 			struct qcow2_cache_entry **out)
@@ -298,9 +334,11 @@ int qcow2_cache_get_new(struct qcow2_cache *c, u64 offset,
 
 	lockdep_assert_held(&c->q->meta_lock);
 	spin_lock(&c->lock);
-	/* A fresh cluster cannot be cached: the allocator never reuses. */
-	if (WARN_ON_ONCE(lookup(c, offset))) {
+	/* The allocator never hands out a cluster that holds a table. */
+	if (lookup(c, offset)) {
 		spin_unlock(&c->lock);
+		qcow2_set_corrupt(c->q, "new %s at 0x%llx is already cached",
+				  c->name, offset);
 		return -EIO;
 	}
 	e = claim(c, offset, true, &ret);
@@ -312,14 +350,28 @@ int qcow2_cache_get_new(struct qcow2_cache *c, u64 offset,
 		unclaim(c, e);
 		return ret;
 	}
-	memset(e->data, 0, c->q->cluster_size);
+	*out = e;
+	return 0;
+}
+
+/* The new entry holds its contents: visible, and dirty. Stays pinned. */
+void qcow2_cache_publish(struct qcow2_cache *c, struct qcow2_cache_entry *e)
+{
+	lockdep_assert_held(&c->q->meta_lock);
 	spin_lock(&c->lock);
 	e->state = QCOW2_CE_VALID;
 	e->dirty = true;
+	e->pins++;
 	wake_up_all(&c->wait);
 	spin_unlock(&c->lock);
-	*out = e;
-	return 0;
+	/* The creator's pin from qcow2_cache_get_new() is the caller's now. */
+	qcow2_cache_put(c, e);
+}
+
+/* Give up a new entry before it was published. */
+void qcow2_cache_discard(struct qcow2_cache *c, struct qcow2_cache_entry *e)
+{
+	unclaim(c, e);
 }
 
 void qcow2_cache_put(struct qcow2_cache *c, struct qcow2_cache_entry *e)
@@ -352,8 +404,9 @@ bool qcow2_cache_dirty(struct qcow2_cache *c)
 }
 
 /*
- * Write every dirty table back. Caller holds meta_lock, so no table changes
- * meanwhile; L2 tables first make sure what they depend on is on disk.
+ * Write every dirty table back; they stay unsynced until qcow2_sync()
+ * covers them. Caller holds meta_lock, so no table changes meanwhile; L2
+ * tables first make sure what they depend on is on disk.
  */
 int qcow2_cache_writeback(struct qcow2_cache *c)
 {
@@ -378,15 +431,16 @@ int qcow2_cache_writeback(struct qcow2_cache *c)
 			continue;
 		}
 		e->pins++;
-		e->dirty = false;
 		spin_unlock(&c->lock);
 
 		ret = qcow2_write_meta(q, e->data, q->cluster_size, e->offset);
 		atomic64_inc(&q->stats.metadata_writes);
 
 		spin_lock(&c->lock);
-		if (ret)
-			e->dirty = true;
+		if (!ret) {
+			e->dirty = false;
+			e->unsynced = true;
+		}
 		e->pins--;
 		wake_up_all(&c->wait);
 		spin_unlock(&c->lock);
@@ -397,6 +451,25 @@ int qcow2_cache_writeback(struct qcow2_cache *c)
 		}
 	}
 	return 0;
+}
+
+/*
+ * A sync covered everything written so far (@ok), or failed: then what
+ * was written may not be on disk, and must be written again.
+ */
+void qcow2_cache_synced(struct qcow2_cache *c, bool ok)
+{
+	unsigned int i;
+
+	spin_lock(&c->lock);
+	for (i = 0; i < c->nr; i++) {
+		if (!c->entries[i].unsynced)
+			continue;
+		c->entries[i].unsynced = false;
+		if (!ok)
+			c->entries[i].dirty = true;
+	}
+	spin_unlock(&c->lock);
 }
 
 /* Memory the cache's tables take now. */

@@ -9,6 +9,8 @@
 
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
+#include <linux/fs.h>
+#include <linux/mount.h>
 #include <linux/version.h>
 
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 1, 0)
@@ -103,5 +105,29 @@ static inline void qcow2_bdev_release(struct gendisk *disk, fmode_t mode)
 	qcow2_release_disk(disk);
 }
 #endif
+
+/*
+ * Set the size of @file's inode (the caller holds the inode lock and
+ * freeze protection) as ftruncate() does, through the file's mount.
+ *
+ * Linux 6.3: notify_change() takes the mount's idmap, not its user
+ * namespace.
+ */
+static inline int qcow2_notify_size(struct file *file, loff_t size)
+{
+	struct iattr ia = {
+		.ia_valid	= ATTR_SIZE | ATTR_FILE,
+		.ia_size	= size,
+		.ia_file	= file,
+	};
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	return notify_change(file_mnt_idmap(file), file->f_path.dentry, &ia,
+			     NULL);
+#else
+	return notify_change(file_mnt_user_ns(file), file->f_path.dentry, &ia,
+			     NULL);
+#endif
+}
 
 #endif /* QCOW2_COMPAT_H */

@@ -13,6 +13,8 @@
 #include <linux/idr.h>
 #include <linux/mm.h>
 #include <linux/namei.h>
+#include <linux/sched.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -32,151 +34,222 @@ static DEFINE_IDR(qcow2_devs);
 /* Runs deferred detaches; drained before the module goes. */
 static struct workqueue_struct *qcow2_autoclear_wq;
 
-static const char *meta_kind_name(enum qcow2_meta_kind kind)
-{
-	switch (kind) {
-	case QCOW2_META_HEADER:
-		return "the header";
-	case QCOW2_META_L1:
-		return "the L1 table";
-	case QCOW2_META_L2:
-		return "an L2 table";
-	case QCOW2_META_REFTABLE:
-		return "the refcount table";
-	case QCOW2_META_REFBLOCK:
-		return "a refcount block";
-	case QCOW2_META_SNAPSHOTS:
-		return "the snapshot table";
-	case QCOW2_META_SNAPSHOT_L1:
-		return "a snapshot L1 table";
-	}
-	return "metadata";
-}
-
-/* Record @n clusters from @offset as metadata of @kind; refuse overlaps. */
-static int claim_meta(struct qcow2_dev *q, u64 offset, u64 n,
-		      enum qcow2_meta_kind kind, struct qcow2_err *err)
-{
-	u64 c = offset >> q->cluster_bits, i;
-	void *old;
-	int ret;
-
-	for (i = 0; i < n; i++) {
-		ret = xa_insert(&q->meta, c + i, xa_mk_value(kind), GFP_KERNEL);
-		if (ret == -EBUSY) {
-			old = xa_load(&q->meta, c + i);
-			return qcow2_fail(err, EINVAL,
-					  "%s at 0x%llx overlaps %s",
-					  meta_kind_name(kind), offset,
-					  meta_kind_name(xa_to_value(old)));
-		}
-		if (ret)
-			return qcow2_fail(err, -ret, "out of memory");
-	}
-	return 0;
-}
-
 static u64 clusters_for(struct qcow2_dev *q, u64 bytes)
 {
 	return DIV_ROUND_UP(bytes, q->cluster_size);
 }
 
-/*
- * Read the table of @entries entries at @offset into @table, claim its
- * clusters as @kind, and check each entry with @check; the tables the
- * entries point at (@mask) are claimed as @child.
- */
-static int load_table(struct qcow2_dev *q, const char *what, __be64 *table,
-		      u64 entries, u64 offset, enum qcow2_meta_kind kind,
-		      int (*check)(u64 e, u32 cluster_bits, u64 file_size,
-				   struct qcow2_err *err),
-		      u64 mask, enum qcow2_meta_kind child, u64 file_size,
-		      struct qcow2_err *err)
+/* Check each entry of @table with @check; count those that name a table. */
+static int check_table_entries(struct qcow2_dev *q, const __be64 *table,
+			       u64 entries,
+			       int (*check)(u64 e, u32 cluster_bits,
+					    u64 file_size,
+					    struct qcow2_err *err),
+			       u64 mask, u64 file_size, u64 *used,
+			       struct qcow2_err *err)
 {
 	u64 i, e;
 	int ret;
 
-	if (!entries)
-		return 0;
-	ret = qcow2_read_meta(q, table, entries * 8, offset);
-	if (ret)
-		return qcow2_fail(err, -ret, "cannot read the %s", what);
-	ret = claim_meta(q, offset, clusters_for(q, entries * 8), kind, err);
-	for (i = 0; !ret && i < entries; i++) {
+	for (i = 0; i < entries; i++) {
 		e = be64_to_cpu(table[i]);
 		ret = check(e, q->cluster_bits, file_size, err);
-		if (!ret && (e & mask))
-			ret = claim_meta(q, e & mask, 1, child, err);
+		if (ret)
+			return ret;
+		if (e & mask)
+			(*used)++;
+		if (!(i & 65535))
+			cond_resched();
 	}
-	return ret;
+	return 0;
 }
 
-static int load_l1(struct qcow2_dev *q, u64 file_size, struct qcow2_err *err)
+/* Record the tables @table's entries name as metadata of @kind. */
+static int map_children(struct qcow2_dev *q, const __be64 *table, u64 entries,
+			u64 mask, enum qcow2_meta_kind kind,
+			struct qcow2_err *err)
 {
-	q->l1_entries = q->h.l1_size;
-	q->l1 = kvzalloc(max_t(u64, (u64)q->l1_entries * 8, 8), GFP_KERNEL);
-	q->l1_dirty = bitmap_zalloc(DIV_ROUND_UP(q->l1_entries, 64) + 1,
-				    GFP_KERNEL);
-	if (!q->l1 || !q->l1_dirty)
-		return qcow2_fail(err, ENOMEM, "out of memory for the L1 table");
-	return load_table(q, "L1 table", q->l1, q->l1_entries,
-			  q->h.l1_table_offset, QCOW2_META_L1, qcow2_l1e_check,
-			  QCOW2_L1E_OFFSET_MASK, QCOW2_META_L2, file_size, err);
+	u64 i, off;
+	int ret;
+
+	for (i = 0; i < entries; i++) {
+		off = be64_to_cpu(table[i]) & mask;
+		if (!off)
+			continue;
+		ret = qcow2_meta_map_add(&q->meta, off >> q->cluster_bits, kind,
+					 q->cluster_bits, err);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
-static int load_reftable(struct qcow2_dev *q, u64 file_size,
+/* Per-piece bitmaps of a table of @entries entries (512 bytes a piece). */
+static unsigned long *piece_map(u64 entries)
+{
+	return bitmap_zalloc(DIV_ROUND_UP(entries, 64) + 1, GFP_KERNEL);
+}
+
+static int load_l1(struct qcow2_dev *q, u64 file_size, u64 *used,
+		   struct qcow2_err *err)
+{
+	size_t bytes = round_up((u64)q->h.l1_size * 8, SECTOR_SIZE);
+	int ret;
+
+	q->l1_entries = q->h.l1_size;
+	/*
+	 * Whole sectors, read whole: the L1 table's clusters are its own,
+	 * so the bytes past its last entry are written back as they were.
+	 */
+	q->l1 = qcow2_buf_alloc(bytes, GFP_KERNEL);
+	q->l1_dirty = piece_map(q->l1_entries);
+	q->l1_unsynced = piece_map(q->l1_entries);
+	q->l2_ours = bitmap_zalloc(q->l1_entries + 1, GFP_KERNEL);
+	if (!q->l1 || !q->l1_dirty || !q->l1_unsynced || !q->l2_ours)
+		return qcow2_fail(err, ENOMEM, "out of memory for the L1 table");
+	memset(q->l1, 0, bytes);
+	if (!q->l1_entries)
+		return 0;
+	ret = qcow2_read_meta(q, q->l1, bytes, q->h.l1_table_offset);
+	if (ret)
+		return qcow2_fail(err, -ret, "cannot read the L1 table");
+	return check_table_entries(q, q->l1, q->l1_entries, qcow2_l1e_check,
+				   QCOW2_L1E_OFFSET_MASK, file_size, used, err);
+}
+
+static int load_reftable(struct qcow2_dev *q, u64 file_size, u64 *used,
 			 struct qcow2_err *err)
 {
+	int ret;
+
 	q->reft_entries = ((u64)q->h.refcount_table_clusters <<
 			   q->cluster_bits) / 8;
-	q->reftable = kvmalloc(q->reft_entries * 8, GFP_KERNEL);
-	q->reft_dirty = bitmap_zalloc(DIV_ROUND_UP(q->reft_entries, 64),
-				      GFP_KERNEL);
-	if (!q->reftable || !q->reft_dirty)
+	q->reftable = qcow2_buf_alloc(q->reft_entries * 8, GFP_KERNEL);
+	q->reft_dirty = piece_map(q->reft_entries);
+	q->reft_unsynced = piece_map(q->reft_entries);
+	if (!q->reftable || !q->reft_dirty || !q->reft_unsynced)
 		return qcow2_fail(err, ENOMEM, "out of memory for the refcount table");
-	return load_table(q, "refcount table", q->reftable, q->reft_entries,
-			  q->h.refcount_table_offset, QCOW2_META_REFTABLE,
-			  qcow2_reft_check, QCOW2_REFT_OFFSET_MASK,
-			  QCOW2_META_REFBLOCK, file_size, err);
+	ret = qcow2_read_meta(q, q->reftable, q->reft_entries * 8,
+			      q->h.refcount_table_offset);
+	if (ret)
+		return qcow2_fail(err, -ret, "cannot read the refcount table");
+	return check_table_entries(q, q->reftable, q->reft_entries,
+				   qcow2_reft_check, QCOW2_REFT_OFFSET_MASK,
+				   file_size, used, err);
 }
 
-/* Snapshot L1 tables are metadata: no data write may land on them. */
+/* A window onto the snapshot table: entries are read 64 KiB at a time. */
+#define QCOW2_SNAPSHOT_WINDOW	SZ_64K
+
+static int window_at(struct qcow2_dev *q, u8 *win, u64 *wstart, u64 pos,
+		     const u8 **p)
+{
+	int ret;
+
+	if (pos < *wstart ||
+	    pos + QCOW2_SNAPSHOT_HEADER_LEN > *wstart + QCOW2_SNAPSHOT_WINDOW) {
+		*wstart = round_down(pos, SECTOR_SIZE);
+		ret = qcow2_read_meta(q, win, QCOW2_SNAPSHOT_WINDOW, *wstart);
+		if (ret)
+			return ret;
+	}
+	*p = win + (pos - *wstart);
+	return 0;
+}
+
+/*
+ * Snapshot L1 tables are metadata: no data write may land on them. Only
+ * the 40 bytes that locate each entry's L1 table and the entry's length
+ * are read; the table's size is capped as QEMU caps it.
+ */
 static int load_snapshots(struct qcow2_dev *q, u64 file_size,
 			  struct qcow2_err *err)
 {
-	u64 pos = q->h.snapshots_offset, start = pos;
-	u8 buf[QCOW2_SNAPSHOT_HEADER_LEN];
+	u64 pos = q->h.snapshots_offset, start = pos, wstart = U64_MAX;
 	struct qcow2_snapshot s;
+	const u8 *p;
+	u8 *win;
 	u32 i;
-	int ret;
+	int ret = 0;
 
+	if (!q->h.nb_snapshots)
+		return 0;
+	win = qcow2_buf_alloc(QCOW2_SNAPSHOT_WINDOW, GFP_KERNEL);
+	if (!win)
+		return qcow2_fail(err, ENOMEM, "out of memory");
 	for (i = 0; i < q->h.nb_snapshots; i++) {
-		if (pos + sizeof(buf) > file_size)
-			return qcow2_fail(err, EINVAL,
-					  "snapshot table runs past the end of the file");
-		ret = qcow2_read_meta(q, buf, sizeof(buf), pos);
-		if (ret)
-			return qcow2_fail(err, -ret, "cannot read the snapshot table");
-		ret = qcow2_snapshot_decode(&s, buf, q->cluster_bits, file_size,
+		if (pos + QCOW2_SNAPSHOT_HEADER_LEN > file_size) {
+			ret = qcow2_fail(err, EINVAL,
+					 "snapshot table runs past the end of the file");
+			break;
+		}
+		ret = window_at(q, win, &wstart, pos, &p);
+		if (ret) {
+			qcow2_fail(err, -ret, "cannot read the snapshot table");
+			break;
+		}
+		ret = qcow2_snapshot_decode(&s, p, q->cluster_bits, file_size,
 					    err);
 		if (ret)
-			return ret;
-		if (s.l1_size) {
-			ret = claim_meta(q, s.l1_table_offset,
+			break;
+		qcow2_meta_map_add_range(&q->meta,
+					 s.l1_table_offset >> q->cluster_bits,
 					 clusters_for(q, (u64)s.l1_size * 8),
-					 QCOW2_META_SNAPSHOT_L1, err);
-			if (ret)
-				return ret;
+					 QCOW2_META_SNAPSHOT_L1);
+		if (pos + s.entry_len > file_size) {
+			ret = qcow2_fail(err, EINVAL,
+					 "snapshot table runs past the end of the file");
+			break;
 		}
-		if (pos + s.entry_len > file_size)
-			return qcow2_fail(err, EINVAL,
-					  "snapshot table runs past the end of the file");
 		pos += round_up(s.entry_len, 8);
+		if (pos - start > QCOW2_MAX_SNAPSHOT_TABLE_BYTES) {
+			ret = qcow2_fail(err, EFBIG,
+					 "snapshot table exceeds the limit of %llu bytes",
+					 QCOW2_MAX_SNAPSHOT_TABLE_BYTES);
+			break;
+		}
+		cond_resched();
 	}
-	if (pos == start)
-		return 0;
-	return claim_meta(q, start, clusters_for(q, pos - start),
-			  QCOW2_META_SNAPSHOTS, err);
+	kvfree(win);
+	if (!ret)
+		qcow2_meta_map_add_range(&q->meta, start >> q->cluster_bits,
+					 clusters_for(q, pos - (start & ~(u64)(q->cluster_size - 1))),
+					 QCOW2_META_SNAPSHOTS);
+	return ret;
+}
+
+/*
+ * Where the metadata is: the tables of many clusters as ranges, checked
+ * against each other; then every L2 table and refcount block, checked
+ * against those and each other (overlap.c).
+ */
+static int load_meta_map(struct qcow2_dev *q, u64 file_size, u64 used,
+			 struct qcow2_err *err)
+{
+	int ret;
+
+	if (qcow2_meta_map_init(&q->meta, 4 + q->h.nb_snapshots, used))
+		return qcow2_fail(err, ENOMEM, "out of memory for the metadata map");
+	qcow2_meta_map_add_range(&q->meta, 0, 1, QCOW2_META_HEADER);
+	qcow2_meta_map_add_range(&q->meta,
+				 q->h.l1_table_offset >> q->cluster_bits,
+				 clusters_for(q, (u64)q->l1_entries * 8),
+				 QCOW2_META_L1);
+	qcow2_meta_map_add_range(&q->meta,
+				 q->h.refcount_table_offset >> q->cluster_bits,
+				 q->h.refcount_table_clusters,
+				 QCOW2_META_REFTABLE);
+	ret = load_snapshots(q, file_size, err);
+	if (!ret)
+		ret = qcow2_meta_map_seal(&q->meta, q->cluster_bits, err);
+	if (!ret)
+		ret = map_children(q, q->reftable, q->reft_entries,
+				   QCOW2_REFT_OFFSET_MASK, QCOW2_META_REFBLOCK,
+				   err);
+	if (!ret)
+		ret = map_children(q, q->l1, q->l1_entries,
+				   QCOW2_L1E_OFFSET_MASK, QCOW2_META_L2, err);
+	return ret;
 }
 
 static unsigned int cache_tables(struct qcow2_dev *q, u64 bytes)
@@ -192,24 +265,28 @@ static int qcow2_load(struct qcow2_dev *q, const struct qcow2_attach *a,
 		      struct qcow2_err *err)
 {
 	u64 file_size = i_size_read(file_inode(q->file)), l2_bytes, rb_bytes;
+	u64 used = 0;
 	size_t len = min_t(u64, file_size, 4096);
 	u8 *buf;
 	int ret;
 
-	buf = kzalloc(4096, GFP_KERNEL);
+	buf = qcow2_buf_alloc(4096, GFP_KERNEL);
 	if (!buf)
 		return qcow2_fail(err, ENOMEM, "out of memory");
-	ret = qcow2_read_meta(q, buf, len, 0);
+	ret = qcow2_read_meta(q, buf, 4096, 0);
 	if (ret)
 		qcow2_fail(err, -ret, "cannot read the header");
 	else
 		ret = qcow2_header_decode(&q->h, buf, len, err);
-	kfree(buf);
+	kvfree(buf);
 	if (ret)
 		return ret;
 	ret = qcow2_header_check(&q->h, file_size, err);
 	if (ret)
 		return ret;
+	if (!q->read_only && q->h.backing_file_offset)
+		return qcow2_fail(err, EOPNOTSUPP,
+				  "images with a backing file can only be attached read-only (backing files are not supported yet)");
 
 	if (!q->read_only &&
 	    (q->h.incompatible_features & QCOW2_INCOMPAT_CORRUPT))
@@ -226,16 +303,15 @@ static int qcow2_load(struct qcow2_dev *q, const struct qcow2_attach *a,
 	q->l2e_shift = q->extl2 ? 4 : 3;
 	q->sc_bits = q->extl2 ? q->cluster_bits - 5 : q->cluster_bits;
 	q->rb_bits = q->cluster_bits + 3 - q->h.refcount_order;
+	q->attach_end = file_size;
 	q->file_end = file_size;
 	q->alloc_next = DIV_ROUND_UP(file_size, q->cluster_size);
 
-	ret = claim_meta(q, 0, 1, QCOW2_META_HEADER, err);
+	ret = load_reftable(q, file_size, &used, err);
 	if (!ret)
-		ret = load_reftable(q, file_size, err);
+		ret = load_l1(q, file_size, &used, err);
 	if (!ret)
-		ret = load_l1(q, file_size, err);
-	if (!ret)
-		ret = load_snapshots(q, file_size, err);
+		ret = load_meta_map(q, file_size, used, err);
 	if (ret)
 		return ret;
 
@@ -250,7 +326,7 @@ static int qcow2_load(struct qcow2_dev *q, const struct qcow2_attach *a,
 		ret = qcow2_cache_init(&q->rbc, q, "refcount block",
 				       cache_tables(q, rb_bytes), NULL);
 	if (!ret && !q->read_only) {
-		q->bounce = kvmalloc(q->cluster_size, GFP_KERNEL);
+		q->bounce = qcow2_buf_alloc(q->cluster_size, GFP_KERNEL);
 		if (!q->bounce)
 			ret = -ENOMEM;
 	}
@@ -260,16 +336,24 @@ static int qcow2_load(struct qcow2_dev *q, const struct qcow2_attach *a,
 }
 
 /*
- * Data I/O goes around the page cache when the file supports O_DIRECT and
- * its block device takes 512-byte aligned I/O, as loop decides it.
+ * All I/O to the image goes around the page cache when the file takes
+ * direct I/O in 512-byte units (offsets, lengths and memory), the smallest
+ * unit of a qcow2 image: what the file system reports (STATX_DIOALIGN,
+ * as loop asks), else its block device's logical block size. Otherwise all
+ * of it is buffered: never a mix (file.c).
  */
 static bool can_use_dio(struct file *file)
 {
-	struct inode *inode = file_inode(file);
-	struct block_device *bdev = inode->i_sb->s_bdev;
+	struct block_device *bdev = file_inode(file)->i_sb->s_bdev;
+	struct kstat st;
 
 	if (!(file->f_mode & FMODE_CAN_ODIRECT))
 		return false;
+	if (!vfs_getattr(&file->f_path, &st, STATX_DIOALIGN,
+			 AT_STATX_SYNC_AS_STAT) &&
+	    (st.result_mask & STATX_DIOALIGN))
+		return st.dio_offset_align && st.dio_offset_align <= SECTOR_SIZE &&
+		       st.dio_mem_align <= SECTOR_SIZE;
 	return !bdev || bdev_logical_block_size(bdev) <= SECTOR_SIZE;
 }
 
@@ -277,11 +361,14 @@ static void qcow2_free(struct qcow2_dev *q)
 {
 	qcow2_cache_destroy(&q->l2c);
 	qcow2_cache_destroy(&q->rbc);
-	xa_destroy(&q->meta);
+	qcow2_meta_map_free(&q->meta);
 	kvfree(q->l1);
 	bitmap_free(q->l1_dirty);
+	bitmap_free(q->l1_unsynced);
+	bitmap_free(q->l2_ours);
 	kvfree(q->reftable);
 	bitmap_free(q->reft_dirty);
+	bitmap_free(q->reft_unsynced);
 	kvfree(q->bounce);
 	if (q->file)
 		fput(q->file);
@@ -367,7 +454,8 @@ int qcow2_open_disk(struct gendisk *disk)
 	int ret = 0;
 
 	mutex_lock(&qcow2_devs_lock);
-	if (q->detaching)
+	/* While attaching too: add_disk() scans partitions, udev probes. */
+	if (q->state == QCOW2_DEV_DETACHING)
 		ret = -ENXIO;
 	else
 		q->opens++;
@@ -380,9 +468,9 @@ void qcow2_release_disk(struct gendisk *disk)
 	struct qcow2_dev *q = disk->private_data;
 
 	mutex_lock(&qcow2_devs_lock);
-	if (!--q->opens && q->autoclear && !q->detaching) {
+	if (!--q->opens && q->autoclear && q->state == QCOW2_DEV_LIVE) {
 		/* del_gendisk() needs the open_mutex we are called under. */
-		q->detaching = true;
+		q->state = QCOW2_DEV_DETACHING;
 		queue_work(qcow2_autoclear_wq, &q->autoclear_work);
 	}
 	mutex_unlock(&qcow2_devs_lock);
@@ -395,22 +483,34 @@ static const struct block_device_operations qcow2_fops = {
 };
 
 /*
- * Tear down a device marked detaching: no new opens, and no I/O once the
- * disk is deleted; then everything cached goes to the image, synced.
+ * Detach a device marked detaching (no opens, none allowed). Everything
+ * cached goes to the image and is synced first, while the device still
+ * stands: if that fails the device stays attached and the error is
+ * returned, so that the user can free space (or fix the file system) and
+ * detach again. @force drops what could not be written, and says so.
  */
-static void qcow2_destroy(struct qcow2_dev *q)
+static int qcow2_destroy(struct qcow2_dev *q, bool force)
 {
-	int ret;
+	int ret = 0;
 
-	del_gendisk(q->disk);
 	if (!q->read_only) {
 		ret = qcow2_flush(q);
-		if (ret)
-			pr_err("qcow2%d: writing back metadata at detach failed (%d): the image may hold leaked clusters; run 'qemu-img check'\n",
+		if (ret && !force) {
+			pr_err("qcow2%d: cannot detach: writing back metadata failed (%d); the device stays attached: free space or fix the image's file system, then detach again (--force drops the unwritten metadata)\n",
 			       q->index, ret);
-		else
-			qcow2_trim_reserve(q);
+			mutex_lock(&qcow2_devs_lock);
+			q->state = QCOW2_DEV_LIVE;
+			q->autoclear = false;
+			mutex_unlock(&qcow2_devs_lock);
+			return ret;
+		}
+		if (ret)
+			pr_err("qcow2%d: forced detach: metadata not written back (%d) is dropped; the image may have lost writes: run 'qemu-img check' on it\n",
+			       q->index, ret);
 	}
+	del_gendisk(q->disk);
+	if (!q->read_only && !ret)
+		qcow2_trim_reserve(q);
 	destroy_workqueue(q->wq);
 	put_disk(q->disk);
 	blk_mq_free_tag_set(&q->tag_set);
@@ -420,11 +520,15 @@ static void qcow2_destroy(struct qcow2_dev *q)
 	idr_remove(&qcow2_devs, q->index);
 	mutex_unlock(&qcow2_devs_lock);
 	qcow2_free(q);
+	/* Taken at attach: the module stays while anything is attached. */
+	module_put(THIS_MODULE);
+	return 0;
 }
 
 static void qcow2_autoclear_work(struct work_struct *work)
 {
-	qcow2_destroy(container_of(work, struct qcow2_dev, autoclear_work));
+	qcow2_destroy(container_of(work, struct qcow2_dev, autoclear_work),
+		      false);
 }
 
 static int qcow2_add_disk(struct qcow2_dev *q)
@@ -487,6 +591,71 @@ free_tags:
 	return ret;
 }
 
+/* The cluster after the last one with a refcount, or 0 on error. */
+static u64 refcounted_end(struct qcow2_dev *q)
+{
+	u64 r = q->reft_entries, off, i, end = 0;
+	void *block = qcow2_buf_alloc(q->cluster_size, GFP_KERNEL);
+
+	if (!block)
+		return 0;
+	while (!end && r--) {
+		off = be64_to_cpu(q->reftable[r]) & QCOW2_REFT_OFFSET_MASK;
+		if (!off)
+			continue;
+		if (qcow2_read_meta(q, block, q->cluster_size, off))
+			break;
+		for (i = 1ULL << q->rb_bits; i--;) {
+			if (qcow2_refcount_get(block, q->h.refcount_order, i)) {
+				end = (r << q->rb_bits) + i + 1;
+				break;
+			}
+		}
+		cond_resched();
+	}
+	kvfree(block);
+	return end;
+}
+
+/*
+ * The file grows ahead of the allocator (meta.c) and detach cuts the
+ * reserve off; after a crash it is still there, a hole past the last
+ * cluster with a refcount. The next read-write attach gives it back, but
+ * only if nothing but a hole lies there: data past that point (written
+ * before its refcount reached the disk) stays, leaked, for 'qemu-img
+ * check -r leaks' to find. Every table the image names lies before the
+ * new end, so the allocator, which starts there, never hands one out.
+ */
+static void trim_stale_reserve(struct qcow2_dev *q)
+{
+	u64 size = i_size_read(file_inode(q->file)), end;
+	loff_t data;
+	int ret;
+
+	end = refcounted_end(q);
+	if (!end)
+		return;
+	end = max(end, qcow2_meta_map_end(&q->meta)) << q->cluster_bits;
+	if (end >= size)
+		return;
+	data = vfs_llseek(q->file, end, SEEK_DATA);
+	if (data != -ENXIO)
+		return;
+	ret = qcow2_file_resize(q, end);
+	if (!ret)
+		ret = vfs_fsync(q->file, 0);
+	if (ret) {
+		pr_warn("qcow2%d: could not give back the %llu unused bytes at the end of the file (%d)\n",
+			q->index, size - end, ret);
+		return;
+	}
+	pr_info("qcow2%d: gave back %llu unused bytes at the end of the file (left by a crash)\n",
+		q->index, size - end);
+	q->attach_end = end;
+	q->file_end = end;
+	q->alloc_next = end >> q->cluster_bits;
+}
+
 /* The header update a read-write attach makes before any I/O. */
 static int clear_autoclear(struct qcow2_dev *q)
 {
@@ -499,9 +668,12 @@ static int clear_autoclear(struct qcow2_dev *q)
 	 * The driver maintains none of the autoclear features (bitmaps);
 	 * clearing them tells other tools their data is stale.
 	 */
-	ret = qcow2_write_meta(q, &v, sizeof(v), 88);
-	if (!ret)
+	ret = qcow2_write_header_field(q, &v, sizeof(v), 88);
+	if (!ret) {
+		mutex_lock(&q->meta_lock);
 		ret = qcow2_sync(q);
+		mutex_unlock(&q->meta_lock);
+	}
 	if (!ret) {
 		pr_info("qcow2%d: cleared autoclear feature bits 0x%llx\n",
 			q->index, q->h.autoclear_features);
@@ -535,7 +707,7 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 	q->read_only = ro;
 	q->partscan = a->flags & QCOW2_ATTACH_PARTSCAN;
 	mutex_init(&q->meta_lock);
-	xa_init(&q->meta);
+	mutex_init(&q->hdr_lock);
 	INIT_WORK(&q->autoclear_work, qcow2_autoclear_work);
 	/* Our own open file: its flags and position are the driver's. */
 	q->file = dentry_open(&file->f_path,
@@ -548,6 +720,13 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 		goto free;
 	}
 	q->use_dio = can_use_dio(q->file);
+	/* What the page cache holds of the file goes to it, and goes. */
+	ret = qcow2_file_settle(q);
+	if (ret) {
+		pr_err("attach %pD: cannot write back or drop the file's cached pages (%d): is it mapped by another process?\n",
+		       file, ret);
+		goto free;
+	}
 
 	ret = qcow2_load(q, a, &err);
 	if (ret) {
@@ -581,8 +760,8 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 		goto free;
 	}
 	q->index = ret;
-	/* Not visible to status and list until it is whole. */
-	q->detaching = true;
+	/* Not visible to status, list and detach until it is whole. */
+	q->state = QCOW2_DEV_ATTACHING;
 	mutex_unlock(&qcow2_devs_lock);
 
 	if (!ro) {
@@ -592,13 +771,16 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 			       file, ret);
 			goto unindex;
 		}
+		trim_stale_reserve(q);
 	}
 	ret = qcow2_add_disk(q);
 	if (ret)
 		goto unindex;
 
+	/* Pinned while attached: unloading would drop its metadata. */
+	__module_get(THIS_MODULE);
 	mutex_lock(&qcow2_devs_lock);
-	q->detaching = false;
+	q->state = QCOW2_DEV_LIVE;
 	mutex_unlock(&qcow2_devs_lock);
 	a->index = q->index;
 	pr_info("qcow2%d: attached %pD (%llu bytes, %u-byte clusters, version %u%s%s)\n",
@@ -653,9 +835,12 @@ long qcow2_ctl_detach(unsigned int cmd, void __user *uarg)
 	    memchr_inv(d.reserved, 0, sizeof(d.reserved)))
 		return -EINVAL;
 
+	if ((d.flags & QCOW2_DETACH_DEFERRED) && (d.flags & QCOW2_DETACH_FORCE))
+		return -EINVAL;
+
 	mutex_lock(&qcow2_devs_lock);
 	q = idr_find(&qcow2_devs, d.index);
-	if (!q || q->detaching) {
+	if (!q || q->state != QCOW2_DEV_LIVE) {
 		mutex_unlock(&qcow2_devs_lock);
 		return -ENXIO;
 	}
@@ -668,10 +853,9 @@ long qcow2_ctl_detach(unsigned int cmd, void __user *uarg)
 		mutex_unlock(&qcow2_devs_lock);
 		return ret;
 	}
-	q->detaching = true;
+	q->state = QCOW2_DEV_DETACHING;
 	mutex_unlock(&qcow2_devs_lock);
-	qcow2_destroy(q);
-	return 0;
+	return qcow2_destroy(q, d.flags & QCOW2_DETACH_FORCE);
 }
 
 long qcow2_ctl_status(unsigned int cmd, void __user *uarg)
@@ -693,7 +877,7 @@ long qcow2_ctl_status(unsigned int cmd, void __user *uarg)
 
 	mutex_lock(&qcow2_devs_lock);
 	q = idr_find(&qcow2_devs, s->index);
-	if (!q || q->detaching) {
+	if (!q || q->state != QCOW2_DEV_LIVE) {
 		mutex_unlock(&qcow2_devs_lock);
 		ret = -ENXIO;
 		goto out;
@@ -703,7 +887,8 @@ long qcow2_ctl_status(unsigned int cmd, void __user *uarg)
 		   (q->autoclear ? QCOW2_STATE_AUTOCLEAR : 0) |
 		   (q->use_dio ? QCOW2_STATE_DIRECT_IO : 0) |
 		   (qcow2_is_corrupt(q) ? QCOW2_STATE_CORRUPT : 0) |
-		   (q->h.backing_file_offset ? QCOW2_STATE_BACKING : 0);
+		   (q->h.backing_file_offset ? QCOW2_STATE_BACKING : 0) |
+		   (READ_ONCE(q->wb_err) ? QCOW2_STATE_WB_ERROR : 0);
 	s->version = q->h.version;
 	s->cluster_size = q->cluster_size;
 	s->refcount_bits = 1U << q->h.refcount_order;
@@ -755,7 +940,7 @@ long qcow2_ctl_list(unsigned int cmd, void __user *uarg)
 		return -ENOMEM;
 	mutex_lock(&qcow2_devs_lock);
 	idr_for_each_entry(&qcow2_devs, q, id)
-		if (!q->detaching)
+		if (q->state == QCOW2_DEV_LIVE)
 			idx[n++] = id;
 	mutex_unlock(&qcow2_devs_lock);
 
@@ -784,25 +969,10 @@ int qcow2_dev_init(void)
 	return 0;
 }
 
-/* Module unload: no device is open (each open holds the module). */
+/* Module unload: nothing is attached (each device holds the module). */
 void qcow2_dev_exit(void)
 {
-	struct qcow2_dev *q;
-	int id;
-
 	destroy_workqueue(qcow2_autoclear_wq);
-	for (;;) {
-		mutex_lock(&qcow2_devs_lock);
-		q = NULL;
-		idr_for_each_entry(&qcow2_devs, q, id)
-			break;
-		if (q)
-			q->detaching = true;
-		mutex_unlock(&qcow2_devs_lock);
-		if (!q)
-			break;
-		qcow2_destroy(q);
-	}
 	idr_destroy(&qcow2_devs);
 	unregister_blkdev(qcow2_major, QCOW2_DEVICE_NAME);
 }

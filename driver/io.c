@@ -104,11 +104,34 @@ out:
 }
 
 /*
- * scan() over the L2 table at @l2off, the kind in *@kind; with @nowait,
- * -EAGAIN unless the table is cached.
+ * The cache has no room: every table in it is dirty and writing them back
+ * fails (a full file system). Read the table for this lookup only, so
+ * that reads and rewrites of allocated clusters go on working.
  */
-static int scan_cached(struct qcow2_dev *q, u64 l2off, u64 pos, u64 len,
-		       bool write, bool nowait, struct qcow2_ext *ext, int *kind)
+static int scan_uncached(struct qcow2_dev *q, u64 l1i, u64 l2off, u64 pos,
+			 u64 len, bool write, struct qcow2_ext *ext, int *kind)
+{
+	void *table = qcow2_buf_alloc(q->cluster_size, GFP_NOIO);
+	int ret;
+
+	if (!table)
+		return -ENOMEM;
+	ret = qcow2_read_meta(q, table, q->cluster_size, l2off);
+	if (!ret)
+		ret = qcow2_validate_l2(q, l2off, table, l1i);
+	if (!ret)
+		*kind = scan(q, table, pos, len, write, &ext->host, &ext->len);
+	kvfree(table);
+	return ret;
+}
+
+/*
+ * scan() over the L2 table at @l2off (for L1 index @l1i), the kind in
+ * *@kind; with @nowait, -EAGAIN unless the table is cached.
+ */
+static int scan_cached(struct qcow2_dev *q, u64 l1i, u64 l2off, u64 pos,
+		       u64 len, bool write, bool nowait, struct qcow2_ext *ext,
+		       int *kind)
 {
 	struct qcow2_cache_entry *t;
 	const void *table;
@@ -122,7 +145,9 @@ static int scan_cached(struct qcow2_dev *q, u64 l2off, u64 pos, u64 len,
 	}
 	if (nowait)
 		return -EAGAIN;
-	ret = qcow2_cache_get(&q->l2c, l2off, false, &t);
+	ret = qcow2_cache_get(&q->l2c, l2off, false, l1i, &t);
+	if (ret == -ENOBUFS)
+		return scan_uncached(q, l1i, l2off, pos, len, write, ext, kind);
 	if (ret)
 		return ret;
 	spin_lock(&q->l2c.lock);
@@ -145,7 +170,8 @@ static int map_read(struct qcow2_dev *q, u64 pos, u64 len, bool nowait,
 		k = QCOW2_MAP_UNALLOCATED;
 		ext->len = len;
 	} else {
-		ret = scan_cached(q, l2off, pos, len, false, nowait, ext, &k);
+		ret = scan_cached(q, l1i, l2off, pos, len, false, nowait, ext,
+				  &k);
 		if (ret)
 			return ret;
 	}
@@ -345,7 +371,12 @@ static int write_slow(struct qcow2_dev *q, u64 pos, u64 len,
 	ret = -EIO;
 	if (qcow2_is_corrupt(q))
 		goto out;
+	ret = q->wb_err;
+	if (ret)
+		goto out;
 	ret = qcow2_l2_for_write(q, l1i, &t);
+	if (ret == -ENOBUFS)
+		ret = READ_ONCE(q->l2c.wb_err) ?: -EIO;
 	if (ret)
 		goto out;
 	/* Another request may have allocated it while we waited. */
@@ -373,9 +404,9 @@ static int map_write(struct qcow2_dev *q, u64 pos, u64 len, bool nowait,
 	int k, ret;
 
 	len = min(len, to_table_end(q, pos));
-	l1e = be64_to_cpu(READ_ONCE(q->l1[l1i]));
+	l1e = qcow2_l1e(q, l1i);
 	if ((l1e & QCOW2_L1E_OFFSET_MASK) && (l1e & QCOW2_OFLAG_COPIED)) {
-		ret = scan_cached(q, l1e & QCOW2_L1E_OFFSET_MASK, pos, len,
+		ret = scan_cached(q, l1i, l1e & QCOW2_L1E_OFFSET_MASK, pos, len,
 				  true, nowait, ext, &k);
 		if (ret)
 			return ret;
@@ -462,13 +493,40 @@ static void io_complete(struct kiocb *iocb, long ret)
 		if (ret >= 0 && ret != io->len)
 			ret = -EIO;
 	} else if (ret >= 0 && ret < io->len) {
-		/* Past the end of the file: a cluster not written yet. */
-		iov_iter_advance(&io->iter, ret);
-		iov_iter_zero(io->len - ret, &io->iter);
+		/*
+		 * Only the end of the file stops a read short of what it
+		 * asked for: past it lies a cluster never written (the file
+		 * never shrinks while attached). Anywhere else the bytes
+		 * left out are lost, not zeros.
+		 */
+		if (io->host + ret < i_size_read(file_inode(iocb->ki_filp))) {
+			ret = -EIO;
+		} else {
+			iov_iter_advance(&io->iter, ret);
+			iov_iter_zero(io->len - ret, &io->iter);
+		}
 	}
 	if (ret < 0)
 		cmpxchg(&cmd->error, 0, (int)ret);
 	cmd_put(cmd);
+}
+
+/*
+ * Freeze protection for an async write, as kiocb_start_write() takes it;
+ * the queue's worker must not sleep on a frozen file system.
+ */
+static bool start_write(struct kiocb *iocb, bool nowait)
+{
+	struct super_block *sb = file_inode(iocb->ki_filp)->i_sb;
+
+	if (!nowait) {
+		kiocb_start_write(iocb);
+		return true;
+	}
+	if (!sb_start_write_trylock(sb))
+		return false;
+	__sb_writers_release(sb, SB_FREEZE_WRITE);
+	return true;
 }
 
 static int submit(struct qcow2_dev *q, struct qcow2_cmd *cmd,
@@ -508,7 +566,12 @@ static int submit(struct qcow2_dev *q, struct qcow2_cmd *cmd,
 	atomic_inc(&cmd->pending);
 	it = io->iter;
 	if (write) {
-		kiocb_start_write(&io->iocb);
+		if (!start_write(&io->iocb, cmd->nowait)) {
+			/* A frozen file system: wait in the request's work. */
+			cmd->retry = true;
+			cmd_put(cmd);
+			return 0;
+		}
 		ret = q->file->f_op->write_iter(&io->iocb, &it);
 	} else {
 		ret = q->file->f_op->read_iter(&io->iocb, &it);
@@ -676,7 +739,7 @@ static blk_status_t qcow2_queue_rq(struct blk_mq_hw_ctx *hctx,
 	case REQ_OP_READ:
 		break;
 	case REQ_OP_WRITE:
-		if (q->read_only || qcow2_is_corrupt(q))
+		if (q->read_only || qcow2_is_corrupt(q) || READ_ONCE(q->wb_err))
 			return BLK_STS_IOERR;
 		break;
 	default:

@@ -27,46 +27,63 @@
 #include <linux/sizes.h>
 #include <linux/slab.h>
 
-int qcow2_read_meta(struct qcow2_dev *q, void *buf, size_t len, u64 pos)
+/* Forget or redo the write-back state of the in-memory tables. */
+static void tables_synced(struct qcow2_dev *q, bool ok)
 {
-	loff_t p = pos;
-	ssize_t n = kernel_read(q->file, buf, len, &p);
+	unsigned long l1n = BITS_TO_LONGS(DIV_ROUND_UP(q->l1_entries, 64));
+	unsigned long rtn = BITS_TO_LONGS(DIV_ROUND_UP(q->reft_entries, 64));
+	unsigned long i;
 
-	if (n < 0)
-		return n;
-	/* Past the end of the file an image reads as zeros. */
-	if (n < len)
-		memset((u8 *)buf + n, 0, len - n);
-	return 0;
+	qcow2_cache_synced(&q->l2c, ok);
+	qcow2_cache_synced(&q->rbc, ok);
+	if (!ok) {
+		for (i = 0; i < l1n; i++)
+			q->l1_dirty[i] |= q->l1_unsynced[i];
+		for (i = 0; i < rtn; i++)
+			q->reft_dirty[i] |= q->reft_unsynced[i];
+		if (q->hdr_unsynced)
+			q->hdr_dirty = true;
+	}
+	memset(q->l1_unsynced, 0, l1n * sizeof(long));
+	memset(q->reft_unsynced, 0, rtn * sizeof(long));
+	q->hdr_unsynced = false;
 }
 
-int qcow2_write_meta(struct qcow2_dev *q, const void *buf, size_t len,
-		     u64 pos)
-{
-	loff_t p = pos;
-	ssize_t n = kernel_write(q->file, buf, len, &p);
-
-	if (n < 0)
-		return n;
-	if (n != len)
-		return -EIO;
-	q->unsynced = true;
-	return 0;
-}
-
+/**
+ * qcow2_sync - make everything written to the image file so far durable
+ * @q: the device
+ *
+ * What a failed sync covered is unknown afterwards, so every table written
+ * since the last good one is dirty again and the next flush writes it
+ * again. With direct I/O that is all it takes: the data the device wrote
+ * went around the page cache, and a retry can succeed (QEMU's cache=none
+ * behaves so too). With buffered I/O the kernel has already dropped or
+ * marked clean the pages it could not write, and reports that once: the
+ * error sticks, writes and flushes fail from then on, and only a forced
+ * detach ends it. Caller holds meta_lock.
+ */
 int qcow2_sync(struct qcow2_dev *q)
 {
-	int ret = vfs_fsync(q->file, 0);
+	int ret = q->wb_err;
 
+	lockdep_assert_held(&q->meta_lock);
 	if (!ret)
-		q->unsynced = false;
+		ret = vfs_fsync(q->file, 0);
+	if (ret && !q->use_dio && !q->wb_err) {
+		WRITE_ONCE(q->wb_err, ret);
+		pr_err("qcow2%d: write-back to the image file failed (%d): the page cache may have lost writes, so writes and flushes fail from now on; detach with --force and run 'qemu-img check'\n",
+		       q->index, ret);
+	}
+	tables_synced(q, !ret);
+	if (!ret)
+		WRITE_ONCE(q->unsynced, false);
 	return ret;
 }
 
 /* Make everything written so far durable before what comes next. */
 static int sync_barrier(struct qcow2_dev *q)
 {
-	return q->unsynced ? qcow2_sync(q) : 0;
+	return READ_ONCE(q->unsynced) ? qcow2_sync(q) : 0;
 }
 
 bool qcow2_is_corrupt(struct qcow2_dev *q)
@@ -96,24 +113,42 @@ void qcow2_set_corrupt(struct qcow2_dev *q, const char *fmt, ...)
 	    q->h.version < 3)
 		return;
 	bits = cpu_to_be64(q->h.incompatible_features | QCOW2_INCOMPAT_CORRUPT);
-	/* Past the check above only once; a failure here changes nothing. */
-	if (!qcow2_write_meta(q, &bits, sizeof(bits), 72))
+	/*
+	 * Past the check above only once. Writes are refused from now on
+	 * whether or not the bit reaches the disk.
+	 */
+	if (!qcow2_write_header_field(q, &bits, sizeof(bits), 72))
 		vfs_fsync(q->file, 0);
 }
 
 bool qcow2_overlaps_meta(struct qcow2_dev *q, u64 offset)
 {
-	return xa_load(&q->meta, offset >> q->cluster_bits);
+	return qcow2_meta_map_has(&q->meta, offset >> q->cluster_bits);
 }
 
-/* The L2 cache's validator: every entry checked before any is used. */
-int qcow2_validate_l2(struct qcow2_dev *q, u64 offset, const void *table)
+/**
+ * qcow2_validate_l2 - the L2 cache's validator
+ * @q: the device
+ * @offset: where the table was read from
+ * @table: the table
+ * @l1i: the L1 index it maps
+ *
+ * Every entry is checked before any is used. A table this device never
+ * changed may only name clusters inside the file as it was at attach: the
+ * clusters appended since are the allocator's, and an entry that already
+ * named one would share it with whatever the allocator gave it to. A table
+ * the device changed (and wrote back, and evicted) may name those too.
+ */
+int qcow2_validate_l2(struct qcow2_dev *q, u64 offset, const void *table,
+		      u64 l1i)
 {
-	u64 file_end = READ_ONCE(q->file_end), host;
+	u64 file_end, host;
 	struct qcow2_l2e e;
 	struct qcow2_err err;
 	u32 i;
 
+	file_end = l1i < q->l1_entries && test_bit(l1i, q->l2_ours) ?
+		   READ_ONCE(q->file_end) : q->attach_end;
 	for (i = 0; i < 1U << q->l2_bits; i++) {
 		qcow2_l2e_read(q, table, i, &e);
 		if (qcow2_l2e_check(e.entry, e.bitmap, q->extl2, q->h.version,
@@ -142,31 +177,61 @@ static void mark_range(unsigned long *map, u64 first_entry, u64 n)
 		__set_bit(i, map);
 }
 
-/* Write the 512-byte pieces of an in-memory table that changed. */
+/*
+ * Write the 512-byte pieces of an in-memory table that changed; they stay
+ * unsynced until qcow2_sync() covers them. The tables are allocated and
+ * read in whole sectors, so every piece is a whole sector.
+ */
 static int write_table_dirty(struct qcow2_dev *q, const __be64 *table,
-			     u64 entries, unsigned long *map, u64 offset)
+			     u64 entries, unsigned long *map,
+			     unsigned long *unsynced, u64 offset)
 {
 	unsigned long bit, nbits = DIV_ROUND_UP(entries, 64);
-	size_t len;
 	int ret;
 
 	for_each_set_bit(bit, map, nbits) {
-		len = min_t(u64, 512, (entries - bit * 64) * 8);
-		ret = qcow2_write_meta(q, table + bit * 64, len,
+		ret = qcow2_write_meta(q, table + bit * 64, 512,
 				       offset + bit * 512);
 		if (ret)
 			return ret;
 		__clear_bit(bit, map);
+		__set_bit(bit, unsynced);
 		atomic64_inc(&q->stats.metadata_writes);
 	}
 	return 0;
 }
 
-/* Refcount blocks, then the refcount table entries that point at them. */
+/* The refcount table fields of the header, after the table moved. */
+static int write_reftable_fields(struct qcow2_dev *q)
+{
+	u8 hdr[12];
+	int ret;
+
+	qcow2_put_be64(hdr, q->h.refcount_table_offset);
+	qcow2_put_be32(hdr + 8, q->h.refcount_table_clusters);
+	ret = qcow2_write_header_field(q, hdr, sizeof(hdr), 48);
+	if (!ret) {
+		q->hdr_dirty = false;
+		q->hdr_unsynced = true;
+	}
+	return ret;
+}
+
+/*
+ * Refcount blocks, then the refcount table entries that point at them. The
+ * header must name the table first (a table move whose sync failed).
+ */
 static int flush_refcounts(struct qcow2_dev *q)
 {
 	int ret;
 
+	if (q->hdr_dirty) {
+		ret = write_reftable_fields(q);
+		if (!ret)
+			ret = qcow2_sync(q);
+		if (ret)
+			return ret;
+	}
 	ret = qcow2_cache_writeback(&q->rbc);
 	if (ret)
 		return ret;
@@ -177,7 +242,7 @@ static int flush_refcounts(struct qcow2_dev *q)
 	if (ret)
 		return ret;
 	return write_table_dirty(q, q->reftable, q->reft_entries, q->reft_dirty,
-				 q->h.refcount_table_offset);
+				 q->reft_unsynced, q->h.refcount_table_offset);
 }
 
 /* What an L2 table depends on must be on disk before it is written. */
@@ -208,7 +273,7 @@ int qcow2_flush_metadata(struct qcow2_dev *q)
 		ret = sync_barrier(q);
 		if (!ret)
 			ret = write_table_dirty(q, q->l1, q->l1_entries,
-						q->l1_dirty,
+						q->l1_dirty, q->l1_unsynced,
 						q->h.l1_table_offset);
 		if (ret)
 			return ret;
@@ -229,7 +294,10 @@ int qcow2_flush_metadata(struct qcow2_dev *q)
 	return flush_refcounts(q);
 }
 
-/* REQ_OP_FLUSH, FUA, detach: metadata in order, then the whole file. */
+/*
+ * REQ_OP_FLUSH, FUA, detach: metadata in order, then the whole file. It
+ * succeeds only when everything written before it is on disk.
+ */
 int qcow2_flush(struct qcow2_dev *q)
 {
 	int ret;
@@ -266,7 +334,7 @@ int qcow2_refcount_update(struct qcow2_dev *q, u64 cluster, s64 delta)
 				  cluster << q->cluster_bits);
 		return -EIO;
 	}
-	ret = qcow2_cache_get(&q->rbc, off, true, &e);
+	ret = qcow2_cache_get(&q->rbc, off, true, 0, &e);
 	if (ret)
 		return ret;
 	idx = cluster & ((1ULL << q->rb_bits) - 1);
@@ -305,22 +373,33 @@ int qcow2_free_later(struct qcow2_dev *q, u64 offset)
  * extends the file, and ext4 and xfs run such writes synchronously under
  * the exclusive inode lock, one at a time: first writes at the end of the
  * image would crawl. Inside i_size they run like writes into a sparse raw
- * file. So the file grows ahead of the allocator by a sparse truncate, in
+ * file. So the file grows ahead of the allocator by a sparse resize, in
  * steps of an eighth of its size (1 to 128 MiB). fallocate() would keep
  * the clusters together too, but then every first write splits an
  * unwritten extent: measured slower (bench/results.md). The reserve reads
  * as zeros, as a fresh cluster must (alloc_fresh()), costs no space, and
- * is cut off at detach. Best effort: without it writes extend the file.
+ * is cut off at detach (and at the next attach after a crash).
+ *
+ * Every allocated cluster is inside i_size, and i_size never shrinks while
+ * attached: so a short read inside i_size is an error, never a hole.
  */
-static void reserve_ahead(struct qcow2_dev *q, u64 end)
+static int reserve_ahead(struct qcow2_dev *q, u64 end)
 {
 	u64 have = i_size_read(file_inode(q->file)), want;
+	int ret;
 
 	if (end <= have)
-		return;
+		return 0;
 	want = clamp_t(u64, have / 8, SZ_1M, SZ_128M);
 	want = round_up(max(end, have + want), q->cluster_size);
-	vfs_truncate(&q->file->f_path, want);
+	ret = qcow2_file_resize(q, want);
+	/* Near the file system's size limit: no more than needed. */
+	if (ret && want > end)
+		ret = qcow2_file_resize(q, end);
+	if (ret)
+		pr_err_ratelimited("qcow2%d: cannot extend the image file to %llu bytes: %d\n",
+				   q->index, end, ret);
+	return ret;
 }
 
 /* At detach: give back the reserve nothing was allocated in. */
@@ -330,7 +409,7 @@ void qcow2_trim_reserve(struct qcow2_dev *q)
 
 	if (i_size_read(file_inode(q->file)) <= q->file_end)
 		return;
-	ret = vfs_truncate(&q->file->f_path, q->file_end);
+	ret = qcow2_file_resize(q, q->file_end);
 	if (!ret)
 		ret = vfs_fsync(q->file, 0);
 	if (ret)
@@ -338,28 +417,19 @@ void qcow2_trim_reserve(struct qcow2_dev *q)
 			q->index, q->file_end, ret);
 }
 
+/* Clusters up to @next are handed out; reserve_ahead() made room. */
 static void note_allocated(struct qcow2_dev *q, u64 next)
 {
-	reserve_ahead(q, next << q->cluster_bits);
 	q->alloc_next = next;
 	if (next << q->cluster_bits > q->file_end)
 		WRITE_ONCE(q->file_end, next << q->cluster_bits);
 }
 
-static int meta_insert(struct qcow2_dev *q, u64 cluster, u64 n,
-		       enum qcow2_meta_kind kind)
-{
-	u64 i;
-	int ret;
-
-	for (i = 0; i < n; i++) {
-		ret = xa_insert(&q->meta, cluster + i, xa_mk_value(kind),
-				GFP_KERNEL);
-		if (ret)
-			return ret == -EBUSY ? -EIO : ret;
-	}
-	return 0;
-}
+/*
+ * Clusters the allocator hands out lie past everything the image held at
+ * attach, so they need no overlap check: no table this device did not
+ * write may name them (qcow2_validate_l2()).
+ */
 
 /* A refcount block for range @r, placed at cluster @c inside it. */
 static int new_refblock(struct qcow2_dev *q, u64 r, u64 c)
@@ -367,15 +437,17 @@ static int new_refblock(struct qcow2_dev *q, u64 r, u64 c)
 	struct qcow2_cache_entry *e;
 	int ret;
 
+	ret = reserve_ahead(q, (c + 1) << q->cluster_bits);
+	if (ret)
+		return ret;
 	ret = qcow2_cache_get_new(&q->rbc, c << q->cluster_bits, &e);
 	if (ret)
 		return ret;
+	memset(e->data, 0, q->cluster_size);
 	qcow2_refcount_set(e->data, q->h.refcount_order,
 			   c & ((1ULL << q->rb_bits) - 1), 1);
+	qcow2_cache_publish(&q->rbc, e);
 	qcow2_cache_put(&q->rbc, e);
-	ret = meta_insert(q, c, 1, QCOW2_META_REFBLOCK);
-	if (ret)
-		return ret;
 	q->reftable[r] = cpu_to_be64(c << q->cluster_bits);
 	mark_range(q->reft_dirty, r, 1);
 	note_allocated(q, c + 1);
@@ -383,10 +455,18 @@ static int new_refblock(struct qcow2_dev *q, u64 r, u64 c)
 	return 0;
 }
 
+/* Bitmaps of 512-byte pieces of a table of @entries entries. */
+static unsigned long *piece_map(u64 entries)
+{
+	return bitmap_zalloc(DIV_ROUND_UP(entries, 64), GFP_KERNEL);
+}
+
 /*
  * Move the refcount table to a bigger one at cluster @c, with new refcount
  * blocks that count it and themselves; the header switches to it only when
- * both are on disk.
+ * both are on disk. If the sync after the header update fails, the header
+ * on disk may name either table; both are whole, and flush_refcounts()
+ * writes the header again before anything that needs the new one.
  */
 static int grow_reftable(struct qcow2_dev *q, u64 c)
 {
@@ -394,10 +474,10 @@ static int grow_reftable(struct qcow2_dev *q, u64 c)
 	u32 old_clusters = q->h.refcount_table_clusters;
 	size_t rb_size = q->cluster_size;
 	struct qcow2_reftable_grow g;
-	unsigned long *dirty = NULL;
+	unsigned long *dirty = NULL, *unsynced = NULL;
 	struct qcow2_err err;
-	__be64 *table = NULL, *old;
-	u8 hdr[12], *block = NULL;
+	__be64 *table = NULL;
+	u8 *block = NULL;
 	int ret;
 
 	ret = qcow2_reftable_grow_plan(q->cluster_bits, q->h.refcount_order,
@@ -409,18 +489,23 @@ static int grow_reftable(struct qcow2_dev *q, u64 c)
 	}
 	if ((g.end << q->cluster_bits) >= QCOW2_MAX_HOST_OFFSET)
 		return -ENOSPC;
+	ret = reserve_ahead(q, g.end << q->cluster_bits);
+	if (ret)
+		return ret;
 	/* The new table copies the old one: its blocks must be on disk. */
 	ret = flush_refcounts(q);
 	if (ret)
 		return ret;
 
 	n = (g.table_clusters << q->cluster_bits) / 8;
-	table = kvzalloc(n * 8, GFP_KERNEL);
-	dirty = bitmap_zalloc(DIV_ROUND_UP(n, 64), GFP_KERNEL);
-	block = kvmalloc(rb_size, GFP_KERNEL);
+	table = qcow2_buf_alloc(n * 8, GFP_KERNEL);
+	dirty = piece_map(n);
+	unsynced = piece_map(n);
+	block = qcow2_buf_alloc(rb_size, GFP_KERNEL);
 	ret = -ENOMEM;
-	if (!table || !dirty || !block)
+	if (!table || !dirty || !unsynced || !block)
 		goto out;
+	memset(table, 0, n * 8);
 	memcpy(table, q->reftable, q->reft_entries * 8);
 	for (k = 0; k < g.blocks; k++) {
 		first = (g.first_block + k) << q->rb_bits;
@@ -440,32 +525,28 @@ static int grow_reftable(struct qcow2_dev *q, u64 c)
 	if (ret)
 		goto out;
 
-	qcow2_put_be64(hdr, c << q->cluster_bits);
-	qcow2_put_be32(hdr + 8, g.table_clusters);
-	ret = qcow2_write_meta(q, hdr, sizeof(hdr), 48);
-	if (!ret)
-		ret = sync_barrier(q);
-	if (ret)
-		goto out;
-
-	/* The header points at the new table now. */
-	old = q->reftable;
-	q->reftable = table;
+	swap(q->reftable, table);
+	swap(q->reft_dirty, dirty);
+	swap(q->reft_unsynced, unsynced);
 	q->reft_entries = n;
-	bitmap_free(q->reft_dirty);
-	q->reft_dirty = dirty;
-	table = old;
-	dirty = NULL;
 	q->h.refcount_table_offset = c << q->cluster_bits;
 	q->h.refcount_table_clusters = g.table_clusters;
 	note_allocated(q, g.end);
 	atomic64_add(g.end - c, &q->stats.alloc_clusters);
-	for (i = 0; i < old_clusters; i++)
-		xa_erase(&q->meta, (old_off >> q->cluster_bits) + i);
-	ret = meta_insert(q, c, g.table_clusters, QCOW2_META_REFTABLE);
-	if (!ret)
-		ret = meta_insert(q, c + g.table_clusters, g.blocks,
-				  QCOW2_META_REFBLOCK);
+	ret = write_reftable_fields(q);
+	if (ret) {
+		/* The old table is still the image's: go back to it. */
+		swap(q->reftable, table);
+		swap(q->reft_dirty, dirty);
+		swap(q->reft_unsynced, unsynced);
+		q->reft_entries = old_clusters * (q->cluster_size / 8);
+		q->h.refcount_table_offset = old_off;
+		q->h.refcount_table_clusters = old_clusters;
+		goto out;
+	}
+	ret = sync_barrier(q);
+	if (ret)
+		goto out;
 	/* Nothing on disk uses the old table any more. */
 	for (i = 0; !ret && i < old_clusters; i++)
 		ret = qcow2_refcount_update(q, (old_off >> q->cluster_bits) + i,
@@ -473,6 +554,7 @@ static int grow_reftable(struct qcow2_dev *q, u64 c)
 out:
 	kvfree(table);
 	bitmap_free(dirty);
+	bitmap_free(unsynced);
 	kvfree(block);
 	return ret;
 }
@@ -490,7 +572,7 @@ out:
 long qcow2_alloc_clusters(struct qcow2_dev *q, u64 n, u64 *offset)
 {
 	struct qcow2_cache_entry *e;
-	u64 c, r, off, idx, avail, i;
+	u64 c, r, off, idx, avail, i, span;
 	int ret;
 
 	lockdep_assert_held(&q->meta_lock);
@@ -512,22 +594,37 @@ long qcow2_alloc_clusters(struct qcow2_dev *q, u64 n, u64 *offset)
 				return ret;
 			continue;
 		}
-		ret = qcow2_cache_get(&q->rbc, off, true, &e);
+		ret = qcow2_cache_get(&q->rbc, off, true, 0, &e);
 		if (ret)
 			return ret;
 		idx = c & ((1ULL << q->rb_bits) - 1);
-		avail = min(n, (1ULL << q->rb_bits) - idx);
+		span = (1ULL << q->rb_bits) - idx;
+		for (i = 0; i < span; i++)
+			if (!qcow2_refcount_get(e->data, q->h.refcount_order,
+						idx + i))
+				break;
+		if (i) {
+			/*
+			 * In use, though past the end of the image: skip the
+			 * run. An image can claim many such clusters; each
+			 * block is looked at once.
+			 */
+			qcow2_cache_put(&q->rbc, e);
+			q->alloc_next = c + i;
+			cond_resched();
+			continue;
+		}
+		avail = min(n, span);
 		for (i = 0; i < avail; i++)
 			if (qcow2_refcount_get(e->data, q->h.refcount_order,
 					       idx + i))
 				break;
-		if (!i) {
-			/* In use, though past the end of the image: skip. */
-			qcow2_cache_put(&q->rbc, e);
-			q->alloc_next = c + 1;
-			continue;
-		}
 		avail = i;
+		ret = reserve_ahead(q, (c + avail) << q->cluster_bits);
+		if (ret) {
+			qcow2_cache_put(&q->rbc, e);
+			return ret;
+		}
 		for (i = 0; i < avail; i++)
 			qcow2_refcount_set(e->data, q->h.refcount_order,
 					   idx + i, 1);
@@ -540,6 +637,13 @@ long qcow2_alloc_clusters(struct qcow2_dev *q, u64 n, u64 *offset)
 	}
 }
 
+static void set_l1e(struct qcow2_dev *q, u64 l1i, u64 l1e)
+{
+	/* Whoever reads the entry (qcow2_l1e()) finds the table whole. */
+	smp_store_release(&q->l1[l1i], cpu_to_be64(l1e));
+	mark_range(q->l1_dirty, l1i, 1);
+}
+
 /**
  * qcow2_l2_for_write - the L2 table for L1 index @l1i, ours to change
  * @q: the device
@@ -549,47 +653,56 @@ long qcow2_alloc_clusters(struct qcow2_dev *q, u64 n, u64 *offset)
  * Allocates a table when there is none, and copies one shared with a
  * snapshot (no COPIED flag in the L1 entry): the copy keeps the entries
  * as they are, since the data clusters are now used by both tables and
- * their refcounts already say so.
+ * their refcounts already say so. A new table is visible (to lookups and
+ * to write-back) only once it holds all of its entries; if anything fails
+ * before, the L1 entry still names the old table and the new cluster is
+ * at worst leaked.
  */
 int qcow2_l2_for_write(struct qcow2_dev *q, u64 l1i,
 		       struct qcow2_cache_entry **out)
 {
 	u64 l1e = be64_to_cpu(q->l1[l1i]), old = l1e & QCOW2_L1E_OFFSET_MASK;
-	struct qcow2_cache_entry *ne, *oe;
+	struct qcow2_cache_entry *ne, *oe = NULL;
 	u64 noff;
 	long n;
 	int ret;
 
 	lockdep_assert_held(&q->meta_lock);
+	/* Its entries may name clusters allocated from now on. */
+	set_bit(l1i, q->l2_ours);
 	if (old && (l1e & QCOW2_OFLAG_COPIED))
-		return qcow2_cache_get(&q->l2c, old, true, out);
+		return qcow2_cache_get(&q->l2c, old, true, l1i, out);
 
-	n = qcow2_alloc_clusters(q, 1, &noff);
-	if (n < 0)
-		return n;
-	ret = meta_insert(q, noff >> q->cluster_bits, 1, QCOW2_META_L2);
-	if (ret)
-		return ret;
-	ret = qcow2_cache_get_new(&q->l2c, noff, &ne);
-	if (ret)
-		return ret;
 	if (old) {
-		ret = qcow2_cache_get(&q->l2c, old, true, &oe);
-		if (ret) {
-			qcow2_cache_put(&q->l2c, ne);
+		ret = qcow2_cache_get(&q->l2c, old, true, l1i, &oe);
+		if (ret)
 			return ret;
-		}
+	}
+	n = qcow2_alloc_clusters(q, 1, &noff);
+	ret = n < 0 ? n : qcow2_cache_get_new(&q->l2c, noff, &ne);
+	if (ret)
+		goto put_old;
+	if (oe)
 		memcpy(ne->data, oe->data, q->cluster_size);
+	else
+		memset(ne->data, 0, q->cluster_size);
+	qcow2_cache_publish(&q->l2c, ne);
+	set_l1e(q, l1i, noff | QCOW2_OFLAG_COPIED);
+	if (oe) {
 		qcow2_cache_put(&q->l2c, oe);
+		oe = NULL;
+		atomic64_inc(&q->stats.cow_clusters);
 		ret = qcow2_free_later(q, old);
 		if (ret) {
 			qcow2_cache_put(&q->l2c, ne);
 			return ret;
 		}
-		atomic64_inc(&q->stats.cow_clusters);
 	}
-	WRITE_ONCE(q->l1[l1i], cpu_to_be64(noff | QCOW2_OFLAG_COPIED));
-	mark_range(q->l1_dirty, l1i, 1);
 	*out = ne;
 	return 0;
+
+put_old:
+	if (oe)
+		qcow2_cache_put(&q->l2c, oe);
+	return ret;
 }

@@ -14,7 +14,6 @@
 #include <linux/types.h>
 #include <linux/wait.h>
 #include <linux/workqueue.h>
-#include <linux/xarray.h>
 #include <linux/qcow2.h>
 
 #include "compat.h"
@@ -29,8 +28,9 @@ struct qcow2_dev;
  * @data: the table, one cluster, allocated on first use
  * @offset: host offset of the table
  * @pins: users that need the entry to stay (loading, reading, updating)
- * @state: free, being read from the image, or valid
- * @dirty: changed in memory, not yet written back
+ * @state: free, being read or filled (invisible), or valid
+ * @dirty: the file does not have the entry's contents yet
+ * @unsynced: the file has them, but no sync has covered them yet
  */
 struct qcow2_cache_entry {
 	struct hlist_node hash;
@@ -44,6 +44,7 @@ struct qcow2_cache_entry {
 		QCOW2_CE_VALID,
 	} state;
 	bool dirty;
+	bool unsynced;
 };
 
 /**
@@ -58,9 +59,11 @@ struct qcow2_cache_entry {
  * @lru: all entries, least recently used first
  * @entries: @nr entries
  * @nr: capacity in tables
- * @validate: checks a table just read from the image, or NULL
+ * @validate: checks a table just read from the image, or NULL; its last
+ *	argument is qcow2_cache_get()'s @arg
  * @hits: lookups served from memory
  * @misses: tables read from the image
+ * @wb_err: why the last write-back to make room failed
  *
  * Tables change only under the device's meta_lock, so only holders of it
  * write dirty tables back; lookups without it may still read tables in and
@@ -77,9 +80,11 @@ struct qcow2_cache {
 	struct list_head lru;
 	struct qcow2_cache_entry *entries;
 	unsigned int nr;
-	int (*validate)(struct qcow2_dev *q, u64 offset, const void *table);
+	int (*validate)(struct qcow2_dev *q, u64 offset, const void *table,
+			u64 arg);
 	atomic64_t hits;
 	atomic64_t misses;
+	int wb_err;
 };
 
 /* Kinds of metadata clusters in qcow2_dev.meta, for overlap checks. */
@@ -93,6 +98,27 @@ enum qcow2_meta_kind {
 	QCOW2_META_SNAPSHOT_L1,
 };
 
+/* A table of many clusters, [@first, @last], and its kind. */
+struct qcow2_meta_range {
+	u64 first;
+	u64 last;
+	enum qcow2_meta_kind kind;
+};
+
+/*
+ * Where the metadata lay at attach (overlap.c): ranges, sorted, and the
+ * single-cluster tables in an open-addressed hash set.
+ */
+struct qcow2_meta_map {
+	struct qcow2_meta_range *range;
+	u32 nr_ranges;
+	u32 max_ranges;
+	u64 *slot;
+	u32 slot_bits;
+	u64 nr_singles;
+	u64 max_singles;
+};
+
 /* Clusters whose refcount drop waits for the tables that no longer use
  * them to reach the disk; more than this forces a metadata flush.
  */
@@ -103,14 +129,22 @@ struct qcow2_stats {
 	atomic64_t alloc_clusters, cow_clusters, metadata_writes;
 };
 
+/* Where a device is in its life; qcow2_devs_lock (dev.c) protects it. */
+enum qcow2_dev_state {
+	QCOW2_DEV_ATTACHING,	/* its disk may be opened (partition scan) */
+	QCOW2_DEV_LIVE,		/* listed, and can be detached */
+	QCOW2_DEV_DETACHING,	/* no new opens; going away, or trying to */
+};
+
 /**
  * struct qcow2_dev - an attached image
  *
  * Locking: @meta_lock serialises everything that changes metadata
- * (allocation, copy-on-write, refcounts, write-back, header updates).
- * Lookups of mapped clusters take only the L2 cache's spinlock and read L1
- * entries with READ_ONCE, so they never wait for an allocation.
- * qcow2_devs_lock (dev.c) protects @opens, @detaching and @autoclear.
+ * (allocation, copy-on-write, refcounts, write-back, syncs, the table
+ * write-back state). Lookups of mapped clusters take only the L2 cache's
+ * spinlock and read L1 entries with acquire semantics, so they never wait
+ * for an allocation. qcow2_devs_lock (dev.c) protects @opens, @state and
+ * @autoclear. @hdr_lock serialises writes to the header's first sector.
  */
 struct qcow2_dev {
 	int index;
@@ -129,22 +163,34 @@ struct qcow2_dev {
 	bool partscan;
 	bool use_dio;
 
-	/* Active L1 table and refcount table, in memory, big-endian. */
+	/*
+	 * Active L1 table and refcount table, in memory, big-endian, in
+	 * whole sectors. Per 512 bytes: dirty (not written yet), unsynced
+	 * (written, no sync since).
+	 */
 	__be64 *l1;
 	u32 l1_entries;
-	unsigned long *l1_dirty;	/* one bit per 512 bytes of L1 */
+	unsigned long *l1_dirty;
+	unsigned long *l1_unsynced;
+	unsigned long *l2_ours;		/* per L1 entry: table changed here */
 	__be64 *reftable;
 	u64 reft_entries;
-	unsigned long *reft_dirty;	/* one bit per 512 bytes */
+	unsigned long *reft_dirty;
+	unsigned long *reft_unsynced;
+	bool hdr_dirty;		/* refcount table fields, after a move */
+	bool hdr_unsynced;
+	struct mutex hdr_lock;
 
 	struct mutex meta_lock;
 	u64 alloc_next;		/* next cluster the allocator tries */
-	u64 file_end;		/* bytes: the file, or what we allocated */
+	u64 attach_end;		/* bytes: the file at attach */
+	u64 file_end;		/* bytes: the file at attach, or allocated */
 	bool unsynced;		/* written since the last sync */
+	int wb_err;		/* buffered I/O: a sync failed; sticks */
 	void *bounce;		/* a cluster, for copy-on-write */
 	u64 pending_free[QCOW2_PENDING_FREE_MAX];
 	unsigned int npending;
-	struct xarray meta;	/* host cluster -> enum qcow2_meta_kind */
+	struct qcow2_meta_map meta;	/* metadata at attach */
 	unsigned long corrupt;	/* bit 0: found corrupt, writes refused */
 
 	struct qcow2_cache l2c;
@@ -155,7 +201,7 @@ struct qcow2_dev {
 	struct workqueue_struct *wq;
 
 	unsigned int opens;
-	bool detaching;
+	enum qcow2_dev_state state;
 	bool autoclear;
 	struct work_struct autoclear_work;
 
@@ -212,6 +258,19 @@ struct qcow2_queue {
 	struct work_struct work;
 };
 
+/* overlap.c: where the metadata lay at attach */
+int qcow2_meta_map_init(struct qcow2_meta_map *m, u32 ranges, u64 singles);
+void qcow2_meta_map_free(struct qcow2_meta_map *m);
+void qcow2_meta_map_add_range(struct qcow2_meta_map *m, u64 first, u64 n,
+			      enum qcow2_meta_kind kind);
+int qcow2_meta_map_seal(struct qcow2_meta_map *m, u32 cluster_bits,
+			struct qcow2_err *err);
+int qcow2_meta_map_add(struct qcow2_meta_map *m, u64 cluster,
+		       enum qcow2_meta_kind kind, u32 cluster_bits,
+		       struct qcow2_err *err);
+bool qcow2_meta_map_has(const struct qcow2_meta_map *m, u64 cluster);
+u64 qcow2_meta_map_end(const struct qcow2_meta_map *m);
+
 /* ctl.c: /dev/qcow2-control */
 int qcow2_ctl_init(void);
 void qcow2_ctl_exit(void);
@@ -235,25 +294,36 @@ long qcow2_ctl_list(unsigned int cmd, void __user *uarg);
 int qcow2_cache_init(struct qcow2_cache *c, struct qcow2_dev *q,
 		     const char *name, unsigned int nr,
 		     int (*validate)(struct qcow2_dev *q, u64 offset,
-				     const void *table));
+				     const void *table, u64 arg));
 void qcow2_cache_destroy(struct qcow2_cache *c);
 const void *qcow2_cache_peek(struct qcow2_cache *c, u64 offset);
 int qcow2_cache_get(struct qcow2_cache *c, u64 offset, bool meta_locked,
-		    struct qcow2_cache_entry **out);
+		    u64 arg, struct qcow2_cache_entry **out);
 int qcow2_cache_get_new(struct qcow2_cache *c, u64 offset,
 			struct qcow2_cache_entry **out);
+void qcow2_cache_publish(struct qcow2_cache *c, struct qcow2_cache_entry *e);
+void qcow2_cache_discard(struct qcow2_cache *c, struct qcow2_cache_entry *e);
 void qcow2_cache_put(struct qcow2_cache *c, struct qcow2_cache_entry *e);
 void qcow2_cache_mark_dirty(struct qcow2_cache *c, struct qcow2_cache_entry *e);
 bool qcow2_cache_dirty(struct qcow2_cache *c);
 int qcow2_cache_writeback(struct qcow2_cache *c);
+void qcow2_cache_synced(struct qcow2_cache *c, bool ok);
 u64 qcow2_cache_bytes(const struct qcow2_cache *c);
 
-/* meta.c: metadata updates in QEMU's order */
+/* file.c: I/O on the image file, one discipline for all of it */
+void *qcow2_buf_alloc(size_t size, gfp_t gfp);
 int qcow2_read_meta(struct qcow2_dev *q, void *buf, size_t len, u64 pos);
 int qcow2_write_meta(struct qcow2_dev *q, const void *buf, size_t len,
 		     u64 pos);
+int qcow2_write_header_field(struct qcow2_dev *q, const void *buf,
+			     size_t len, u64 pos);
+int qcow2_file_resize(struct qcow2_dev *q, u64 size);
+int qcow2_file_settle(struct qcow2_dev *q);
+
+/* meta.c: metadata updates in QEMU's order */
 int qcow2_sync(struct qcow2_dev *q);
-int qcow2_validate_l2(struct qcow2_dev *q, u64 offset, const void *table);
+int qcow2_validate_l2(struct qcow2_dev *q, u64 offset, const void *table,
+		      u64 l1i);
 __printf(2, 3)
 void qcow2_set_corrupt(struct qcow2_dev *q, const char *fmt, ...);
 bool qcow2_is_corrupt(struct qcow2_dev *q);
@@ -296,9 +366,15 @@ static inline void qcow2_l2e_write(const struct qcow2_dev *q, void *table,
 		t[(i << 1) + 1] = cpu_to_be64(e->bitmap);
 }
 
+static inline u64 qcow2_l1e(const struct qcow2_dev *q, u64 l1i)
+{
+	/* Pairs with set_l1e() (meta.c): the table it names is whole. */
+	return be64_to_cpu(smp_load_acquire(&q->l1[l1i]));
+}
+
 static inline u64 qcow2_l1e_offset(const struct qcow2_dev *q, u64 l1i)
 {
-	return be64_to_cpu(READ_ONCE(q->l1[l1i])) & QCOW2_L1E_OFFSET_MASK;
+	return qcow2_l1e(q, l1i) & QCOW2_L1E_OFFSET_MASK;
 }
 
 #endif /* QCOW2_H */

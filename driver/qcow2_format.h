@@ -36,6 +36,8 @@
 #define QCOW2_MAX_L1_BYTES		(32ULL << 20)
 #define QCOW2_MAX_REFTABLE_BYTES	(8ULL << 20)
 #define QCOW2_MAX_SNAPSHOTS		65536U
+/* The snapshot table: 1 KiB per snapshot at most, as QEMU has it. */
+#define QCOW2_MAX_SNAPSHOT_TABLE_BYTES	(1024ULL * QCOW2_MAX_SNAPSHOTS)
 #define QCOW2_MAX_BACKING_NAME		1023U
 /* Host offsets are stored in bits 9..55 of table entries. */
 #define QCOW2_MAX_HOST_OFFSET		(1ULL << 56)

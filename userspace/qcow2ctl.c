@@ -41,7 +41,8 @@ static void usage(FILE *f)
 		"                                \"%s create --help\" lists the options\n"
 		"  attach [OPTIONS] IMAGE        attach IMAGE as /dev/qcow2N;\n"
 		"                                \"%s attach --help\" lists the options\n"
-		"  detach [--lazy] DEVICE|--all  detach /dev/qcow2N (or every device)\n"
+		"  detach [--lazy|--force] DEVICE|--all\n"
+		"                                detach /dev/qcow2N (or every device)\n"
 		"  list [--json]                 attached devices and their images\n"
 		"  info [--json] DEVICE|IMAGE    state and counters of a device, or the\n"
 		"                                header of an image file\n"
@@ -639,19 +640,21 @@ static int list_devices(int ctl, uint32_t **out)
 	return l.count;
 }
 
-static int detach_one(int ctl, uint32_t index, bool lazy)
+static int detach_one(int ctl, uint32_t index, uint32_t flags)
 {
 	struct qcow2_detach d;
 
 	memset(&d, 0, sizeof(d));
 	d.index = index;
-	d.flags = lazy ? QCOW2_DETACH_DEFERRED : 0;
+	d.flags = flags;
 	if (!ioctl(ctl, QCOW2_IOC_DETACH, &d))
 		return 0;
 	fprintf(stderr, "%s: cannot detach /dev/" QCOW2_DEVICE_NAME "%u: %s%s\n",
 		progname, index, strerror(errno),
 		errno == EBUSY ? " (mounted or open; --lazy detaches it at the last close)" :
-		errno == ENXIO ? " (no such device)" : "");
+		errno == ENXIO ? " (no such device)" :
+		" (writing back its metadata failed; it stays attached: free space on the\n"
+		"image's file system and detach again, or --force to drop what is not written)");
 	return -1;
 }
 
@@ -660,34 +663,43 @@ static int cmd_detach(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "all", no_argument, NULL, 'a' },
 		{ "lazy", no_argument, NULL, 'l' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool all = false, lazy = false;
-	uint32_t index, *idx;
+	bool all = false;
+	uint32_t index, *idx, flags = 0;
 	int c, ctl, n, i, ret = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "alh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "alfh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			all = true;
 			break;
 		case 'l':
-			lazy = true;
+			flags |= QCOW2_DETACH_DEFERRED;
+			break;
+		case 'f':
+			flags |= QCOW2_DETACH_FORCE;
 			break;
 		case 'h':
-			printf("Usage: %s detach [--lazy] DEVICE|--all\n\n"
+			printf("Usage: %s detach [--lazy|--force] DEVICE|--all\n\n"
 			       "Write back the image's metadata, sync it and remove the device.\n"
 			       "A device in use is refused, unless --lazy: then it goes at its\n"
-			       "last close.\n", progname);
+			       "last close. If the write-back fails (a full or failing file\n"
+			       "system under the image), the device stays attached and the\n"
+			       "command fails: free space and detach again. --force detaches\n"
+			       "anyway and drops the metadata it could not write: the image\n"
+			       "may then lose writes; run 'qemu-img check' on it.\n", progname);
 			return 0;
 		default:
 			return 2;
 		}
 	}
-	if (all ? argc != optind : argc - optind != 1) {
-		fprintf(stderr, "Usage: %s detach [--lazy] DEVICE|--all\n", progname);
+	if ((all ? argc != optind : argc - optind != 1) ||
+	    flags == (QCOW2_DETACH_DEFERRED | QCOW2_DETACH_FORCE)) {
+		fprintf(stderr, "Usage: %s detach [--lazy|--force] DEVICE|--all\n", progname);
 		return 2;
 	}
 	if (!all && parse_device(argv[optind], &index)) {
@@ -699,13 +711,13 @@ static int cmd_detach(int argc, char **argv)
 	if (ctl < 0)
 		return 1;
 	if (!all) {
-		ret = detach_one(ctl, index, lazy) ? 1 : 0;
+		ret = detach_one(ctl, index, flags) ? 1 : 0;
 	} else {
 		n = list_devices(ctl, &idx);
 		if (n < 0)
 			ret = 1;
 		for (i = 0; i < n; i++)
-			if (detach_one(ctl, idx[i], lazy))
+			if (detach_one(ctl, idx[i], flags))
 				ret = 1;
 		if (n > 0)
 			free(idx);
@@ -828,13 +840,13 @@ static void print_device(const struct qcow2_status *s, bool json)
 {
 	static const char *const state_names[] = {
 		"read-only", "partscan", "autoclear", "direct-io", "corrupt",
-		"backing-file",
+		"backing-file", "write-back-error",
 	};
 	char incompat[256], state[256];
 
 	feature_names(s->incompatible_features, incompat_names, 5, incompat,
 		      sizeof(incompat));
-	feature_names(s->state, state_names, 6, state, sizeof(state));
+	feature_names(s->state, state_names, 7, state, sizeof(state));
 	if (!json) {
 		printf("device: /dev/" QCOW2_DEVICE_NAME "%u\n", s->index);
 		printf("image: %s\n", s->path);

@@ -147,7 +147,9 @@ struct qcow2_attach {
 
 /* struct qcow2_detach flags */
 #define QCOW2_DETACH_DEFERRED	(1U << 0)	/* if open, at the last close */
-#define QCOW2_DETACH_FLAGS_ALL	QCOW2_DETACH_DEFERRED
+/* even if writing back metadata fails: what was not written is lost */
+#define QCOW2_DETACH_FORCE	(1U << 1)
+#define QCOW2_DETACH_FLAGS_ALL	(QCOW2_DETACH_DEFERRED | QCOW2_DETACH_FORCE)
 
 /**
  * struct qcow2_detach - argument of %QCOW2_IOC_DETACH
@@ -176,6 +178,8 @@ struct qcow2_detach {
 #define QCOW2_STATE_DIRECT_IO	(1U << 3)	/* data I/O bypasses the page cache */
 #define QCOW2_STATE_CORRUPT	(1U << 4)	/* found corrupt: writes refused */
 #define QCOW2_STATE_BACKING	(1U << 5)	/* image names a backing file */
+/* buffered I/O: a sync of the image file failed; writes and flushes fail */
+#define QCOW2_STATE_WB_ERROR	(1U << 6)
 
 #define QCOW2_PATH_MAX		4096
 

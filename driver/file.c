@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The image file: every byte the driver moves to or from it outside the
+ * request path (metadata, copy-on-write, subcluster fills, the header)
+ * goes through here, with the same discipline as the request path's
+ * kiocbs in io.c: direct I/O when the device uses it, buffered otherwise.
+ *
+ * Mixing the two on one file loses data. A direct write that completes
+ * while the page cache holds a dirty page over the same bytes cannot
+ * invalidate that page ("Page cache invalidation failure"), and the later
+ * write-back of the page puts old bytes over the new ones. With 512-byte
+ * clusters or 2 KiB subclusters, metadata and data share pages, so one
+ * discipline per file is the only rule that holds.
+ */
+#include "qcow2.h"
+
+#include <linux/bvec.h>
+#include <linux/cred.h>
+#include <linux/fs.h>
+#include <linux/log2.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/slab.h>
+#include <linux/uio.h>
+#include <linux/vmalloc.h>
+
+/**
+ * qcow2_buf_alloc - a buffer for file I/O of @size bytes
+ * @size: bytes; the buffer is rounded up to a multiple of 512
+ * @gfp: allocation flags
+ *
+ * Aligned for direct I/O whatever @size: kmalloc() aligns power-of-two
+ * sizes to their size, and larger buffers come from the page allocator or
+ * vmalloc, page aligned. Free with kvfree().
+ */
+void *qcow2_buf_alloc(size_t size, gfp_t gfp)
+{
+	size = round_up(max_t(size_t, size, 1), SECTOR_SIZE);
+	if (size <= PAGE_SIZE)
+		return kmalloc(roundup_pow_of_two(size), gfp);
+	return kvmalloc(round_up(size, PAGE_SIZE), gfp);
+}
+
+static bool dio_aligned(u64 pos, size_t len, const void *buf)
+{
+	return !((pos | len | (unsigned long)buf) & (SECTOR_SIZE - 1));
+}
+
+/* Direct I/O needs pages: 6.1 cannot take the pages of a kvec iterator. */
+static unsigned int buf_bvecs(void *buf, size_t len, struct bio_vec *bv)
+{
+	unsigned int n = 0, off, seg;
+	u8 *p = buf;
+
+	while (len) {
+		off = offset_in_page(p);
+		seg = min_t(size_t, len, PAGE_SIZE - off);
+		bvec_set_page(&bv[n++], is_vmalloc_addr(p) ? vmalloc_to_page(p) :
+				      virt_to_page(p), seg, off);
+		p += seg;
+		len -= seg;
+	}
+	return n;
+}
+
+/*
+ * One synchronous read or write of @len bytes at @pos, aligned for direct
+ * I/O when the device uses it. Returns bytes moved or -errno.
+ */
+static ssize_t file_rw(struct qcow2_dev *q, unsigned int dir, void *buf,
+		       size_t len, u64 pos)
+{
+	struct bio_vec stack[4], *bv = stack;
+	unsigned int nr = DIV_ROUND_UP(len, PAGE_SIZE) + 1;
+	struct file *file = q->file;
+	struct iov_iter iter;
+	struct kiocb kiocb;
+	ssize_t ret;
+
+	if (nr > ARRAY_SIZE(stack)) {
+		bv = kmalloc_array(nr, sizeof(*bv), GFP_NOIO);
+		if (!bv)
+			return -ENOMEM;
+	}
+	nr = buf_bvecs(buf, len, bv);
+	iov_iter_bvec(&iter, dir, bv, nr, len);
+	init_sync_kiocb(&kiocb, file);
+	kiocb.ki_pos = pos;
+	if (q->use_dio)
+		kiocb.ki_flags |= IOCB_DIRECT;
+	if (dir == ITER_SOURCE) {
+		file_start_write(file);
+		ret = file->f_op->write_iter(&kiocb, &iter);
+		file_end_write(file);
+	} else {
+		ret = file->f_op->read_iter(&kiocb, &iter);
+	}
+	if (bv != stack)
+		kfree(bv);
+	return ret;
+}
+
+/*
+ * Read all of [@pos, @pos + @len): a short read is an error unless it
+ * stopped at the end of the file, past which an image reads as zeros.
+ * The file only grows while attached (qcow2_file_resize()), so the bytes
+ * a short read left out are past i_size or were never there.
+ */
+static int read_full(struct qcow2_dev *q, void *buf, size_t len, u64 pos)
+{
+	ssize_t n = file_rw(q, ITER_DEST, buf, len, pos);
+
+	if (n < 0)
+		return n;
+	if (n < len) {
+		if (pos + n < i_size_read(file_inode(q->file)))
+			return -EIO;
+		memset((u8 *)buf + n, 0, len - n);
+	}
+	return 0;
+}
+
+static int write_full(struct qcow2_dev *q, const void *buf, size_t len,
+		      u64 pos)
+{
+	ssize_t n = file_rw(q, ITER_SOURCE, (void *)buf, len, pos);
+
+	if (n < 0)
+		return n;
+	return n == len ? 0 : -EIO;
+}
+
+/*
+ * I/O the direct path cannot take as it is (header fields, snapshot table
+ * entries): through an aligned buffer over the whole sectors. A write
+ * reads the sectors first; the caller serialises writes to them.
+ */
+static int bounce_rw(struct qcow2_dev *q, bool write, void *buf, size_t len,
+		     u64 pos)
+{
+	u64 start = round_down(pos, SECTOR_SIZE);
+	size_t blen = round_up(pos + len, SECTOR_SIZE) - start;
+	u8 *b = qcow2_buf_alloc(blen, GFP_NOIO);
+	int ret;
+
+	if (!b)
+		return -ENOMEM;
+	ret = read_full(q, b, blen, start);
+	if (!ret && write) {
+		memcpy(b + (pos - start), buf, len);
+		ret = write_full(q, b, blen, start);
+	} else if (!ret) {
+		memcpy(buf, b + (pos - start), len);
+	}
+	kvfree(b);
+	return ret;
+}
+
+int qcow2_read_meta(struct qcow2_dev *q, void *buf, size_t len, u64 pos)
+{
+	if (q->use_dio && !dio_aligned(pos, len, buf))
+		return bounce_rw(q, false, buf, len, pos);
+	return read_full(q, buf, len, pos);
+}
+
+int qcow2_write_meta(struct qcow2_dev *q, const void *buf, size_t len,
+		     u64 pos)
+{
+	int ret;
+
+	if (q->use_dio && !dio_aligned(pos, len, buf))
+		ret = bounce_rw(q, true, (void *)buf, len, pos);
+	else
+		ret = write_full(q, buf, len, pos);
+	if (!ret)
+		WRITE_ONCE(q->unsynced, true);
+	return ret;
+}
+
+/* Header fields share sector 0: one writer at a time. */
+int qcow2_write_header_field(struct qcow2_dev *q, const void *buf,
+			     size_t len, u64 pos)
+{
+	int ret;
+
+	mutex_lock(&q->hdr_lock);
+	ret = qcow2_write_meta(q, buf, len, pos);
+	mutex_unlock(&q->hdr_lock);
+	return ret;
+}
+
+/**
+ * qcow2_file_resize - make the image file @size bytes long
+ * @q: the device
+ * @size: new length; growing leaves a hole
+ *
+ * Through the file the device holds and with the credentials it was
+ * opened with, not by path from a kworker as root: no lookup, no lease
+ * break, and the file system's own limits (EFBIG past s_maxbytes) apply.
+ */
+int qcow2_file_resize(struct qcow2_dev *q, u64 size)
+{
+	struct file *file = q->file;
+	struct inode *inode = file_inode(file);
+	const struct cred *old;
+	int ret;
+
+	old = override_creds(file->f_cred);
+	file_start_write(file);
+	inode_lock(inode);
+	ret = qcow2_notify_size(file, size);
+	inode_unlock(inode);
+	file_end_write(file);
+	revert_creds(old);
+	return ret;
+}
+
+/*
+ * The image file as it stands is the image: nothing of it may linger in
+ * the page cache once the device writes around it.
+ */
+int qcow2_file_settle(struct qcow2_dev *q)
+{
+	struct address_space *mapping = q->file->f_mapping;
+	int ret;
+
+	ret = filemap_write_and_wait(mapping);
+	if (ret || !q->use_dio)
+		return ret;
+	return invalidate_inode_pages2(mapping);
+}
