@@ -44,6 +44,14 @@ sleep 1
 [ -b "${dev}p1" ] && [ -b "${dev}p2" ] || fail "no partitions after sfdisk: $(ls /dev/qcow2*)"
 "$QCOW2CTL" detach "$dev" || fail "detach"
 check_image "$img" || fail "check after partitioning"
+# An existing partition table is scanned as the device appears: the
+# partitions are there when attach returns, and the device can be opened
+# while it appears (the scan opens it; so does udev).
+dev=$(attach --partscan "$img") || fail "attach --partscan of a partitioned image"
+[ -b "${dev}p1" ] && [ -b "${dev}p2" ] ||
+	fail "--partscan did not scan the partition table at attach: $(ls /dev/qcow2*)"
+[ "$(cat /sys/block/${dev#/dev/}/${dev#/dev/}p1/size)" = $((100 << 11)) ] || fail "size of p1"
+"$QCOW2CTL" detach "$dev" || fail "detach after --partscan"
 
 # First writes grow the file ahead of the allocator (sparse, at least
 # 1 MiB); detach gives back what was not used: the file then ends where the
@@ -61,6 +69,21 @@ end=$(qemu-img check --output=json "$img" | jq '."image-end-offset"')
 [ "$(stat -c %s "$img")" = "$end" ] ||
 	fail "after detach the file is $(stat -c %s "$img") bytes, the image ends at $end"
 [ "$end" -lt "$during" ] || fail "nothing given back at detach ($during -> $end bytes)"
+
+# A crash leaves the reserve behind: a hole past the image's last cluster.
+# The next read-write attach gives it back; data there is left alone.
+truncate -s +64M "$img"
+dev=$(attach "$img") || fail "attach with a stale reserve"
+[ "$(stat -c %s "$img")" = "$end" ] ||
+	fail "stale reserve not given back at attach: $(stat -c %s "$img") bytes, image ends at $end"
+"$QCOW2CTL" detach "$dev" || fail "detach after giving back the reserve"
+check_image "$img" || fail "check after giving back the reserve"
+head -c 65536 /dev/urandom >> "$img"
+truncate -s +1M "$img"
+size=$(stat -c %s "$img")
+dev=$(attach "$img") || fail "attach with data past the image's end"
+[ "$(stat -c %s "$img")" = "$size" ] || fail "data past the image's end was cut off"
+"$QCOW2CTL" detach "$dev" || fail "detach with data past the image's end"
 
 # Eight devices at once, each under fio with verification.
 if command -v fio > /dev/null; then

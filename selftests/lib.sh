@@ -131,3 +131,100 @@ dmesg_since() { dmesg | sed -n "/$DMESG_MARK/,\$p"; }
 # Whether this guest runs the debug kernel: slow, so some matrices run a
 # stated slice there (see README).
 debug_kernel() { [ "${QCOW2_KIND:-}" = debug ]; }
+
+# small_fs NAME SIZE [dm [SECTOR]]: a file system of its own for one test,
+# small enough to fill: ext4 (no reserved blocks) on a loop device (of
+# SECTOR-byte sectors, default 512) over a file on the scratch disk,
+# mounted on $SCRATCH/NAME; with "dm", through a dm-linear device that
+# dm_fail can turn partly into errors. Sets SMALL_MNT, SMALL_LOOP and
+# SMALL_DEV. small_fs_cleanup undoes it (tests call it from
+# scratch_cleanup_hook).
+small_fs() {
+	local name=$1 size=$2 dm=${3:-} sector=${4:-512}
+	modprobe -q loop 2>/dev/null
+	truncate -s "$size" "$SCRATCH/$name.fs" || fail "truncate $name.fs"
+	SMALL_LOOP=$(losetup -f --show --sector-size "$sector" "$SCRATCH/$name.fs") ||
+		fail "losetup $name.fs"
+	SMALL_DEV=$SMALL_LOOP
+	SMALL_DM=
+	if [ "$dm" = dm ]; then
+		modprobe -q dm-mod 2>/dev/null
+		SMALL_DM=qcow2-test-$$
+		SMALL_SECTORS=$(blockdev --getsz "$SMALL_LOOP")
+		dmsetup create "$SMALL_DM" --table "0 $SMALL_SECTORS linear $SMALL_LOOP 0" ||
+			fail "dmsetup create"
+		SMALL_DEV=/dev/mapper/$SMALL_DM
+	fi
+	mkfs.ext4 -q -F -m 0 -b 4096 "$SMALL_DEV" || fail "mkfs.ext4 on $SMALL_DEV"
+	SMALL_MNT=$SCRATCH/$name
+	mkdir -p "$SMALL_MNT"
+	mount "$SMALL_DEV" "$SMALL_MNT" || fail "mount $SMALL_DEV"
+}
+
+small_fs_cleanup() {
+	[ -n "${SMALL_LOOP:-}" ] || return 0
+	"$QCOW2CTL" detach --all 2>/dev/null || "$QCOW2CTL" detach --force --all 2>/dev/null
+	umount "$SMALL_MNT" 2>/dev/null
+	[ -n "$SMALL_DM" ] && dmsetup remove "$SMALL_DM" 2>/dev/null
+	losetup -d "$SMALL_LOOP" 2>/dev/null
+	SMALL_LOOP=
+}
+
+# file_sectors FILE OFFSET LEN: the sectors of SMALL_DEV that hold bytes
+# [OFFSET, OFFSET+LEN) of FILE, as "START COUNT" lines (from filefrag);
+# mapfile them into an array for dm_fail.
+file_sectors() {
+	local file=$1 off=$(($2 / 512)) end=$((($2 + $3) / 512))
+	filefrag -e -b512 "$file" | awk -v off=$off -v end=$end -F'[:. ]+' '
+		/^ *[0-9]+:/ {
+			ls = $3; le = $4 + 1; ps = $5
+			s = ls > off ? ls : off; e = le < end ? le : end
+			if (s < e) print ps + (s - ls), e - s
+		}'
+}
+
+# dm_fail "START COUNT"...: from now on I/O to those sectors of SMALL_DEV
+# fails (the device-mapper error target); dm_heal undoes it. The file
+# system is not frozen for the switch (--nolockfs): the image's own I/O
+# must see the error, not wait behind a freeze.
+dm_fail() {
+	local table="" pos=0 start count
+	[ $# -gt 0 ] || fail "dm_fail: no sectors (is the file range allocated?)"
+	while read -r start count; do
+		[ "$start" -gt "$pos" ] && table+="$pos $((start - pos)) linear $SMALL_LOOP $pos"$'\n'
+		table+="$start $count error"$'\n'
+		pos=$((start + count))
+	done < <(printf '%s\n' "$@" | sort -n)
+	[ "$pos" -lt "$SMALL_SECTORS" ] &&
+		table+="$pos $((SMALL_SECTORS - pos)) linear $SMALL_LOOP $pos"$'\n'
+	dm_load "$table"
+}
+
+dm_heal() { dm_load "0 $SMALL_SECTORS linear $SMALL_LOOP 0"; }
+
+dm_load() {
+	printf '%s' "$1" | dmsetup load "$SMALL_DM" || fail "dmsetup load"
+	dmsetup suspend --nolockfs "$SMALL_DM" || fail "dmsetup suspend"
+	dmsetup resume "$SMALL_DM" || fail "dmsetup resume"
+}
+
+# dev_fsync DEV: fsync(2) on a block device sends it a flush; the exit
+# status says whether the flush succeeded.
+dev_fsync() {
+	python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY)
+try:
+    os.fsync(fd)
+except OSError as e:
+    print(e, file=sys.stderr)
+    sys.exit(1)' "$1"
+}
+
+# Image surgery: be64 N (16 hex digits), peek_be64 FILE OFFSET (the
+# big-endian u64 there, in decimal), poke FILE OFFSET HEX (write the bytes).
+be64() { printf '%016x' $(($1)); }
+peek_be64() { echo $((0x$(od -An -tx1 -j $(($2)) -N 8 "$1" | tr -d ' \n'))); }
+poke() {
+	printf "$(sed 's/../\\x&/g' <<< "$3")" |
+		dd of="$1" bs=1 seek=$(($2)) conv=notrunc status=none
+}

@@ -11,12 +11,7 @@ scratch_setup
 dir=$SCRATCH
 img=$dir/bad.qcow2
 
-# poke FILE OFFSET HEX: write big-endian bytes at OFFSET.
-poke() {
-	printf "$(sed 's/../\\x&/g' <<< "$3")" |
-		dd of="$1" bs=1 seek=$(($2)) conv=notrunc status=none
-}
-be64() { printf '%016x' $(($1)); }
+# peek64 FILE OFFSET: the big-endian u64 there, as 16 hex digits.
 peek64() { od -An -tx1 -j $(($2)) -N 8 "$1" | tr -d ' \n'; }
 
 # A 64 MiB image with data in its first and last clusters, made once.
@@ -127,6 +122,40 @@ qemu-io -c "write -c -P 0x11 0 64k" "$img" > /dev/null
 unsupported "compressed clusters"
 rm -f "$img"; qemu-img create -q -f qcow2 -b "$dir/base.qcow2" -F qcow2 "$img"
 unsupported "reads from a backing file"
+# Writes would need the backing file's data: read-write attach is refused.
+refused "Operation not supported" "backing file can only be attached read-only"
+
+# An L2 entry naming the first cluster past the end of the file stays
+# refused after the device has allocated that cluster for another write:
+# validation is against the file as it was at attach, never against what
+# the allocator appended. Two guest offsets never share a cluster.
+rm -f "$img"; qemu-img create -q -f qcow2 -o cluster_size=512 "$img" 1M
+qemu-io -c "write -P 0x61 0 512" -c "write -P 0x62 0x8000 512" "$img" > /dev/null
+next=$(( ($(stat -c %s "$img") + 511) / 512 * 512 ))
+l1=$((0x$(peek64 "$img" 40)))
+l2=$((0x$(peek64 "$img" $((l1 + 8))) & 0x00fffffffffffe00))
+# Entry 1 of L1 entry 1's table maps guest 0x8200.
+poke "$img" $((l2 + 8)) "$(be64 $((0x8000000000000000 | next)))"
+corruptions() { qemu-img check --output=json "$img" 2>/dev/null | jq '.corruptions // 0'; }
+before=$(corruptions)
+[ "$before" -ge 1 ] || { echo "qemu-img check does not see the bad entry"; failed=1; }
+dmesg_mark
+dev=$(attach "$img") || { echo "attach (entry past the end)"; failed=1; }
+# A fresh cluster for guest 0x200: the first one past the end of the file.
+printf 'X%.0s' $(seq 512) | dd of="$dev" bs=512 seek=1 oflag=direct status=none ||
+	{ echo "write allocating past the end of the file"; failed=1; }
+if dd if="$dev" of="$dir/r" bs=512 skip=65 count=1 iflag=direct status=none 2> /dev/null; then
+	echo "an entry past the end of the file at attach was accepted once the allocator got there"
+	failed=1
+fi
+dmesg_since | grep -q "image is corrupt: .*past the end of the file" ||
+	{ echo "no log line for the entry past the end: $(dmesg_since | tail -n 3)"; failed=1; }
+[ "$(cat /sys/block/${dev#/dev/}/qcow2/corrupt)" = 1 ] || { echo "not marked corrupt (past the end)"; failed=1; }
+cmp -s -n 512 "$dev" <(head -c 512 /dev/zero | tr '\0' '\141') || { echo "guest 0 changed"; failed=1; }
+"$QCOW2CTL" detach "$dev"
+after=$(corruptions)
+[ "$after" -le "$before" ] || { echo "qemu-img check: $before corruptions before, $after after"; failed=1; }
+info "ok: an entry past the end stays refused after allocation"
 
 [ $failed = 0 ] || fail "malformed images"
 exit $KSFT_PASS
