@@ -354,18 +354,18 @@ int qcow2_cache_get_new(struct qcow2_cache *c, u64 offset,
 	return 0;
 }
 
-/* The new entry holds its contents: visible, and dirty. Stays pinned. */
+/*
+ * The new entry holds its contents: visible, and dirty. It stays pinned:
+ * the creator's pin is the caller's to put.
+ */
 void qcow2_cache_publish(struct qcow2_cache *c, struct qcow2_cache_entry *e)
 {
 	lockdep_assert_held(&c->q->meta_lock);
 	spin_lock(&c->lock);
 	e->state = QCOW2_CE_VALID;
 	e->dirty = true;
-	e->pins++;
 	wake_up_all(&c->wait);
 	spin_unlock(&c->lock);
-	/* The creator's pin from qcow2_cache_get_new() is the caller's now. */
-	qcow2_cache_put(c, e);
 }
 
 /* Give up a new entry before it was published. */
