@@ -668,10 +668,16 @@ int qcow2_l2_for_write(struct qcow2_dev *q, u64 l1i,
 	int ret;
 
 	lockdep_assert_held(&q->meta_lock);
-	/* Its entries may name clusters allocated from now on. */
-	set_bit(l1i, q->l2_ours);
-	if (old && (l1e & QCOW2_OFLAG_COPIED))
-		return qcow2_cache_get(&q->l2c, old, true, l1i, out);
+	if (old && (l1e & QCOW2_OFLAG_COPIED)) {
+		ret = qcow2_cache_get(&q->l2c, old, true, l1i, out);
+		/*
+		 * Validated as the image had it; from now on its entries may
+		 * name clusters the allocator hands out.
+		 */
+		if (!ret)
+			set_bit(l1i, q->l2_ours);
+		return ret;
+	}
 
 	if (old) {
 		ret = qcow2_cache_get(&q->l2c, old, true, l1i, &oe);
@@ -687,6 +693,7 @@ int qcow2_l2_for_write(struct qcow2_dev *q, u64 l1i,
 	else
 		memset(ne->data, 0, q->cluster_size);
 	qcow2_cache_publish(&q->l2c, ne);
+	set_bit(l1i, q->l2_ours);
 	set_l1e(q, l1i, noff | QCOW2_OFLAG_COPIED);
 	if (oe) {
 		qcow2_cache_put(&q->l2c, oe);
