@@ -123,6 +123,29 @@ qread "$img" $((1 << 20)) 0x44
 qread "$img" $((2 << 20)) 0x45
 qread "$img" $((300 << 20)) 0x22
 info "ok: write error during a flush"
+
+# A failing copy-on-write: the cluster at 0 is shared with a snapshot, and
+# reading it for a partial write fails. The write fails, nothing changes;
+# once the fault is gone the copy succeeds and the snapshot keeps its data.
+qemu-img snapshot -c s1 "$img" || fail "snapshot"
+settle
+d0=$(data_of "$img" 0)
+fail_range "$img" "$d0" 65536
+dev=$(attach "$img") || fail "attach (copy-on-write)"
+head -c 4096 /dev/zero | tr '\0' '\107' > "$SCRATCH/w"
+dd if="$SCRATCH/w" of="$dev" bs=4k oflag=direct status=none 2>/dev/null &&
+	bad "a copy-on-write that could not read its source succeeded"
+dm_heal
+dd if="$SCRATCH/w" of="$dev" bs=4k oflag=direct status=none || bad "copy-on-write after the fault healed"
+"$QCOW2CTL" detach "$dev" || bad "detach after the copy-on-write fault"
+check_image "$img" "0 3" || bad "check after the copy-on-write fault"
+qemu-io -f qcow2 -c "read -P 0x47 0 4k" -c "read -P 0x11 4k 60k" "$img" | grep -c "^read" |
+	grep -qx 2 || bad "active image after the copy-on-write"
+qemu-img convert -f qcow2 -O raw -l snapshot.name=s1 "$img" "$SCRATCH/s1.raw" &&
+	cmp -n 65536 "$SCRATCH/s1.raw" <(head -c 65536 /dev/zero | tr '\0' '\021') ||
+	bad "the snapshot lost its data"
+rm -f "$SCRATCH/s1.raw"
+info "ok: failing copy-on-write"
 small_fs_cleanup
 
 # Buffered I/O (4 KiB sectors under the file system: no 512-byte direct
