@@ -163,9 +163,8 @@ static int make_room(struct qcow2_cache *c)
 /*
  * Claim an entry for @offset: the caller holds c->lock, which this drops
  * and takes again while it waits or writes back. Returns with the lock
- * held, and the entry (pinned, LOADING, hashed) or an error: -ENOBUFS
- * when every entry is dirty and writing them back failed (c->wb_err says
- * why), so that readers can still go around the cache.
+ * held, and the entry (pinned, LOADING, hashed) or an error: that of the
+ * write-back when every entry is dirty and writing them back failed.
  */
 static struct qcow2_cache_entry *claim(struct qcow2_cache *c, u64 offset,
 				       bool meta_locked, int *err)
@@ -185,10 +184,6 @@ static struct qcow2_cache_entry *claim(struct qcow2_cache *c, u64 offset,
 			ret = make_room(c);
 			if (!meta_locked)
 				mutex_unlock(&c->q->meta_lock);
-			if (ret) {
-				WRITE_ONCE(c->wb_err, ret);
-				ret = -ENOBUFS;
-			}
 		} else {
 			/* Every entry is pinned; pins are short-lived. */
 			ret = wait_event_killable(c->wait, evictable(c));

@@ -336,25 +336,25 @@ static int qcow2_load(struct qcow2_dev *q, const struct qcow2_attach *a,
 }
 
 /*
- * All I/O to the image goes around the page cache when the file takes
- * direct I/O in 512-byte units (offsets, lengths and memory), the smallest
- * unit of a qcow2 image: what the file system reports (STATX_DIOALIGN,
- * as loop asks), else its block device's logical block size. Otherwise all
- * of it is buffered: never a mix (file.c).
+ * All I/O to the image goes around the page cache when the file system
+ * says (STATX_DIOALIGN, as loop asks) that the file takes direct I/O in
+ * 512-byte units, offsets, lengths and memory: the smallest unit of a
+ * qcow2 image. Otherwise all of it is buffered, never a mix (file.c): a
+ * file system that does not say may turn direct I/O it cannot do into
+ * buffered I/O behind the driver's back (btrfs with checksums does).
  */
 static bool can_use_dio(struct file *file)
 {
-	struct block_device *bdev = file_inode(file)->i_sb->s_bdev;
 	struct kstat st;
 
 	if (!(file->f_mode & FMODE_CAN_ODIRECT))
 		return false;
-	if (!vfs_getattr(&file->f_path, &st, STATX_DIOALIGN,
-			 AT_STATX_SYNC_AS_STAT) &&
-	    (st.result_mask & STATX_DIOALIGN))
-		return st.dio_offset_align && st.dio_offset_align <= SECTOR_SIZE &&
-		       st.dio_mem_align <= SECTOR_SIZE;
-	return !bdev || bdev_logical_block_size(bdev) <= SECTOR_SIZE;
+	if (vfs_getattr(&file->f_path, &st, STATX_DIOALIGN,
+			AT_STATX_SYNC_AS_STAT) ||
+	    !(st.result_mask & STATX_DIOALIGN))
+		return false;
+	return st.dio_offset_align && st.dio_offset_align <= SECTOR_SIZE &&
+	       st.dio_mem_align && st.dio_mem_align <= SECTOR_SIZE;
 }
 
 static void qcow2_free(struct qcow2_dev *q)
@@ -591,20 +591,38 @@ free_tags:
 	return ret;
 }
 
-/* The cluster after the last one with a refcount, or 0 on error. */
-static u64 refcounted_end(struct qcow2_dev *q)
-{
-	u64 r = q->reft_entries, off, i, end = 0;
-	void *block = qcow2_buf_alloc(q->cluster_size, GFP_KERNEL);
+/* Refcount blocks read at attach to find the last cluster in use. */
+#define QCOW2_TAIL_SCAN_BLOCKS	64
 
-	if (!block)
-		return 0;
-	while (!end && r--) {
+/*
+ * Where the allocator starts: past the end of the file, and past the last
+ * cluster with a refcount (an image may count clusters in use beyond its
+ * end; the allocator must never meet them, or it would walk them with
+ * meta_lock held). That cluster is found by reading refcount blocks from
+ * the last one down, at most QCOW2_TAIL_SCAN_BLOCKS of them whatever the
+ * image says; beyond that bound the allocator starts past everything any
+ * refcount block covers, where nothing can be in use. Returns the cluster
+ * after the last one in use, or 0 if the bound was reached.
+ */
+static u64 find_alloc_start(struct qcow2_dev *q)
+{
+	u64 top = q->reft_entries, r, off, i, end = 0, from;
+	unsigned int reads = 0;
+	bool bounded = false;
+	void *block;
+
+	while (top && !(be64_to_cpu(q->reftable[top - 1]) & QCOW2_REFT_OFFSET_MASK))
+		top--;
+	block = qcow2_buf_alloc(q->cluster_size, GFP_KERNEL);
+	for (r = top; !end && r--;) {
 		off = be64_to_cpu(q->reftable[r]) & QCOW2_REFT_OFFSET_MASK;
 		if (!off)
 			continue;
-		if (qcow2_read_meta(q, block, q->cluster_size, off))
+		if (!block || reads++ == QCOW2_TAIL_SCAN_BLOCKS ||
+		    qcow2_read_meta(q, block, q->cluster_size, off)) {
+			bounded = true;
 			break;
+		}
 		for (i = 1ULL << q->rb_bits; i--;) {
 			if (qcow2_refcount_get(block, q->h.refcount_order, i)) {
 				end = (r << q->rb_bits) + i + 1;
@@ -614,6 +632,10 @@ static u64 refcounted_end(struct qcow2_dev *q)
 		cond_resched();
 	}
 	kvfree(block);
+	/* Not found within the bound: past all that any block covers. */
+	from = bounded ? top << q->rb_bits : end;
+	q->alloc_next = min(max(q->alloc_next, from),
+			    QCOW2_MAX_HOST_OFFSET >> q->cluster_bits);
 	return end;
 }
 
@@ -632,7 +654,7 @@ static void trim_stale_reserve(struct qcow2_dev *q)
 	loff_t data;
 	int ret;
 
-	end = refcounted_end(q);
+	end = find_alloc_start(q);
 	if (!end)
 		return;
 	end = max(end, qcow2_meta_map_end(&q->meta)) << q->cluster_bits;
@@ -643,7 +665,7 @@ static void trim_stale_reserve(struct qcow2_dev *q)
 		return;
 	ret = qcow2_file_resize(q, end);
 	if (!ret)
-		ret = vfs_fsync(q->file, 0);
+		ret = qcow2_file_sync(q);
 	if (ret) {
 		pr_warn("qcow2%d: could not give back the %llu unused bytes at the end of the file (%d)\n",
 			q->index, size - end, ret);

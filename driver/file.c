@@ -78,7 +78,7 @@ static ssize_t file_rw(struct qcow2_dev *q, unsigned int dir, void *buf,
 	ssize_t ret;
 
 	if (nr > ARRAY_SIZE(stack)) {
-		bv = kmalloc_array(nr, sizeof(*bv), GFP_NOIO);
+		bv = kvmalloc_array(nr, sizeof(*bv), GFP_NOIO);
 		if (!bv)
 			return -ENOMEM;
 	}
@@ -96,38 +96,57 @@ static ssize_t file_rw(struct qcow2_dev *q, unsigned int dir, void *buf,
 		ret = file->f_op->read_iter(&kiocb, &iter);
 	}
 	if (bv != stack)
-		kfree(bv);
+		kvfree(bv);
 	return ret;
 }
 
 /*
- * Read all of [@pos, @pos + @len): a short read is an error unless it
- * stopped at the end of the file, past which an image reads as zeros.
- * The file only grows while attached (qcow2_file_resize()), so the bytes
- * a short read left out are past i_size or were never there.
+ * Read all of [@pos, @pos + @len): a read that stops short is asked for
+ * the rest, so that an error in the middle is reported as itself; one that
+ * returns nothing is an error unless it stopped at the end of the file,
+ * past which an image reads as zeros. The file only grows while attached
+ * (qcow2_file_resize()), so i_size taken before the read is a bound the
+ * end of the file cannot fall below.
  */
 static int read_full(struct qcow2_dev *q, void *buf, size_t len, u64 pos)
 {
-	ssize_t n = file_rw(q, ITER_DEST, buf, len, pos);
+	u64 size = i_size_read(file_inode(q->file));
+	size_t done = 0;
+	ssize_t n;
 
-	if (n < 0)
-		return n;
-	if (n < len) {
-		if (pos + n < i_size_read(file_inode(q->file)))
-			return -EIO;
-		memset((u8 *)buf + n, 0, len - n);
+	while (done < len) {
+		n = file_rw(q, ITER_DEST, (u8 *)buf + done, len - done,
+			    pos + done);
+		if (n < 0)
+			return n;
+		if (!n) {
+			if (pos + done < size)
+				return -EIO;
+			memset((u8 *)buf + done, 0, len - done);
+			break;
+		}
+		done += n;
 	}
 	return 0;
 }
 
+/* A short write is asked for the rest: the second answer says why. */
 static int write_full(struct qcow2_dev *q, const void *buf, size_t len,
 		      u64 pos)
 {
-	ssize_t n = file_rw(q, ITER_SOURCE, (void *)buf, len, pos);
+	size_t done = 0;
+	ssize_t n;
 
-	if (n < 0)
-		return n;
-	return n == len ? 0 : -EIO;
+	while (done < len) {
+		n = file_rw(q, ITER_SOURCE, (u8 *)buf + done, len - done,
+			    pos + done);
+		if (n < 0)
+			return n;
+		if (!n)
+			return -EIO;
+		done += n;
+	}
+	return 0;
 }
 
 /*
@@ -174,6 +193,28 @@ int qcow2_write_meta(struct qcow2_dev *q, const void *buf, size_t len,
 		ret = write_full(q, buf, len, pos);
 	if (!ret)
 		WRITE_ONCE(q->unsynced, true);
+	return ret;
+}
+
+/**
+ * qcow2_file_sync - vfs_fsync() the image file, for every caller
+ * @q: the device
+ *
+ * The kernel reports a write-back error to an open file once. With
+ * buffered I/O the pages it could not write are gone or marked clean by
+ * then, so the first report must not be lost whoever syncs: it sticks in
+ * @q->wb_err, and every later sync fails with it (qcow2_sync()).
+ */
+int qcow2_file_sync(struct qcow2_dev *q)
+{
+	int ret = READ_ONCE(q->wb_err);
+
+	if (ret)
+		return ret;
+	ret = vfs_fsync(q->file, 0);
+	if (ret && !q->use_dio && !cmpxchg(&q->wb_err, 0, ret))
+		pr_err("qcow2%d: write-back to the image file failed (%d): the page cache may have lost writes, so writes and flushes fail from now on; detach with --force and run 'qemu-img check'\n",
+		       q->index, ret);
 	return ret;
 }
 

@@ -104,9 +104,11 @@ out:
 }
 
 /*
- * The cache has no room: every table in it is dirty and writing them back
- * fails (a full file system). Read the table for this lookup only, so
- * that reads and rewrites of allocated clusters go on working.
+ * The cache had no room: every table in it is dirty and writing them back
+ * failed (a full file system, a failing disk). Read the table for this
+ * lookup only, so that reads and rewrites of allocated clusters go on
+ * working. (If it was the table itself that could not be read, this
+ * reads it again and fails again.)
  */
 static int scan_uncached(struct qcow2_dev *q, u64 l1i, u64 l2off, u64 pos,
 			 u64 len, bool write, struct qcow2_ext *ext, int *kind)
@@ -146,7 +148,7 @@ static int scan_cached(struct qcow2_dev *q, u64 l1i, u64 l2off, u64 pos,
 	if (nowait)
 		return -EAGAIN;
 	ret = qcow2_cache_get(&q->l2c, l2off, false, l1i, &t);
-	if (ret == -ENOBUFS)
+	if (ret && !qcow2_is_corrupt(q))
 		return scan_uncached(q, l1i, l2off, pos, len, write, ext, kind);
 	if (ret)
 		return ret;
@@ -375,8 +377,6 @@ static int write_slow(struct qcow2_dev *q, u64 pos, u64 len,
 	if (ret)
 		goto out;
 	ret = qcow2_l2_for_write(q, l1i, &t);
-	if (ret == -ENOBUFS)
-		ret = READ_ONCE(q->l2c.wb_err) ?: -EIO;
 	if (ret)
 		goto out;
 	/* Another request may have allocated it while we waited. */
@@ -468,7 +468,7 @@ static bool turned_away(struct qcow2_io *io, long ret)
 	if (ret < 0 || ret >= io->len)
 		return false;
 	return req_op(blk_mq_rq_from_pdu(io->cmd)) == REQ_OP_WRITE ||
-	       io->host + ret < i_size_read(file_inode(io->iocb.ki_filp));
+	       io->host + ret < io->isize;
 }
 
 static void io_complete(struct kiocb *iocb, long ret)
@@ -499,7 +499,7 @@ static void io_complete(struct kiocb *iocb, long ret)
 		 * never shrinks while attached). Anywhere else the bytes
 		 * left out are lost, not zeros.
 		 */
-		if (io->host + ret < i_size_read(file_inode(iocb->ki_filp))) {
+		if (io->host + ret < io->isize) {
 			ret = -EIO;
 		} else {
 			iov_iter_advance(&io->iter, ret);
@@ -547,6 +547,7 @@ static int submit(struct qcow2_dev *q, struct qcow2_cmd *cmd,
 	}
 	io->cmd = cmd;
 	io->host = host;
+	io->isize = i_size_read(file_inode(q->file));
 	io->len = len;
 	io->iter = *iter;
 	iov_iter_truncate(&io->iter, len);

@@ -64,16 +64,10 @@ static void tables_synced(struct qcow2_dev *q, bool ok)
  */
 int qcow2_sync(struct qcow2_dev *q)
 {
-	int ret = q->wb_err;
+	int ret;
 
 	lockdep_assert_held(&q->meta_lock);
-	if (!ret)
-		ret = vfs_fsync(q->file, 0);
-	if (ret && !q->use_dio && !q->wb_err) {
-		WRITE_ONCE(q->wb_err, ret);
-		pr_err("qcow2%d: write-back to the image file failed (%d): the page cache may have lost writes, so writes and flushes fail from now on; detach with --force and run 'qemu-img check'\n",
-		       q->index, ret);
-	}
+	ret = qcow2_file_sync(q);
 	tables_synced(q, !ret);
 	if (!ret)
 		WRITE_ONCE(q->unsynced, false);
@@ -118,7 +112,7 @@ void qcow2_set_corrupt(struct qcow2_dev *q, const char *fmt, ...)
 	 * whether or not the bit reaches the disk.
 	 */
 	if (!qcow2_write_header_field(q, &bits, sizeof(bits), 72))
-		vfs_fsync(q->file, 0);
+		qcow2_file_sync(q);
 }
 
 bool qcow2_overlaps_meta(struct qcow2_dev *q, u64 offset)
@@ -411,7 +405,7 @@ void qcow2_trim_reserve(struct qcow2_dev *q)
 		return;
 	ret = qcow2_file_resize(q, q->file_end);
 	if (!ret)
-		ret = vfs_fsync(q->file, 0);
+		ret = qcow2_file_sync(q);
 	if (ret)
 		pr_warn("qcow2%d: could not trim the file to %llu bytes (%d)\n",
 			q->index, q->file_end, ret);
@@ -533,18 +527,17 @@ static int grow_reftable(struct qcow2_dev *q, u64 c)
 	q->h.refcount_table_clusters = g.table_clusters;
 	note_allocated(q, g.end);
 	atomic64_add(g.end - c, &q->stats.alloc_clusters);
+	/*
+	 * A header write that failed may still have reached the disk, so
+	 * there is no going back to the old table: the new one is whole and
+	 * synced, and flush_refcounts() writes the header again before
+	 * anything depends on it. The old table's clusters then leak.
+	 */
 	ret = write_reftable_fields(q);
-	if (ret) {
-		/* The old table is still the image's: go back to it. */
-		swap(q->reftable, table);
-		swap(q->reft_dirty, dirty);
-		swap(q->reft_unsynced, unsynced);
-		q->reft_entries = old_clusters * (q->cluster_size / 8);
-		q->h.refcount_table_offset = old_off;
-		q->h.refcount_table_clusters = old_clusters;
-		goto out;
-	}
-	ret = sync_barrier(q);
+	if (ret)
+		q->hdr_dirty = true;
+	if (!ret)
+		ret = sync_barrier(q);
 	if (ret)
 		goto out;
 	/* Nothing on disk uses the old table any more. */

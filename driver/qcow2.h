@@ -63,7 +63,6 @@ struct qcow2_cache_entry {
  *	argument is qcow2_cache_get()'s @arg
  * @hits: lookups served from memory
  * @misses: tables read from the image
- * @wb_err: why the last write-back to make room failed
  *
  * Tables change only under the device's meta_lock, so only holders of it
  * write dirty tables back; lookups without it may still read tables in and
@@ -84,7 +83,6 @@ struct qcow2_cache {
 			u64 arg);
 	atomic64_t hits;
 	atomic64_t misses;
-	int wb_err;
 };
 
 /* Kinds of metadata clusters in qcow2_dev.meta, for overlap checks. */
@@ -213,6 +211,9 @@ struct qcow2_dev {
  * @iocb: the kiocb submitted to the image file
  * @iter: the request's bytes for this I/O
  * @cmd: the request it belongs to
+ * @host: where in the file
+ * @isize: the file's size when the I/O was sent; it only grows, so a read
+ *	that stops short before it lost bytes
  * @len: bytes asked for
  * @next: the request's next allocated I/O
  */
@@ -220,7 +221,8 @@ struct qcow2_io {
 	struct kiocb iocb;
 	struct iov_iter iter;
 	struct qcow2_cmd *cmd;
-	u64 host;		/* where in the file */
+	u64 host;
+	u64 isize;
 	size_t len;
 	struct qcow2_io *next;
 };
@@ -317,6 +319,7 @@ int qcow2_write_meta(struct qcow2_dev *q, const void *buf, size_t len,
 		     u64 pos);
 int qcow2_write_header_field(struct qcow2_dev *q, const void *buf,
 			     size_t len, u64 pos);
+int qcow2_file_sync(struct qcow2_dev *q);
 int qcow2_file_resize(struct qcow2_dev *q, u64 size);
 int qcow2_file_settle(struct qcow2_dev *q);
 
