@@ -151,9 +151,12 @@ small_fs() {
 		modprobe -q dm-mod 2>/dev/null
 		SMALL_DM=qcow2-test-$$
 		SMALL_SECTORS=$(blockdev --getsz "$SMALL_LOOP")
-		dmsetup create "$SMALL_DM" --table "0 $SMALL_SECTORS linear $SMALL_LOOP 0" ||
+		# No udev in the guests: the node devtmpfs makes, by minor.
+		dmsetup create --noudevsync "$SMALL_DM" \
+			--table "0 $SMALL_SECTORS linear $SMALL_LOOP 0" ||
 			fail "dmsetup create"
-		SMALL_DEV=/dev/mapper/$SMALL_DM
+		SMALL_DEV=/dev/dm-$(dmsetup info -c --noheadings -o minor "$SMALL_DM" | tr -d ' ')
+		udev_settle "$SMALL_DEV"
 	fi
 	mkfs.ext4 -q -F -m 0 -b 4096 "$SMALL_DEV" || fail "mkfs.ext4 on $SMALL_DEV"
 	SMALL_MNT=$SCRATCH/$name
@@ -165,7 +168,7 @@ small_fs_cleanup() {
 	[ -n "${SMALL_LOOP:-}" ] || return 0
 	"$QCOW2CTL" detach --all 2>/dev/null || "$QCOW2CTL" detach --force --all 2>/dev/null
 	umount "$SMALL_MNT" 2>/dev/null
-	[ -n "$SMALL_DM" ] && dmsetup remove "$SMALL_DM" 2>/dev/null
+	[ -n "$SMALL_DM" ] && dmsetup remove --noudevsync "$SMALL_DM" 2>/dev/null
 	losetup -d "$SMALL_LOOP" 2>/dev/null
 	SMALL_LOOP=
 }
@@ -204,8 +207,8 @@ dm_heal() { dm_load "0 $SMALL_SECTORS linear $SMALL_LOOP 0"; }
 
 dm_load() {
 	printf '%s' "$1" | dmsetup load "$SMALL_DM" || fail "dmsetup load"
-	dmsetup suspend --nolockfs "$SMALL_DM" || fail "dmsetup suspend"
-	dmsetup resume "$SMALL_DM" || fail "dmsetup resume"
+	dmsetup suspend --noudevsync --nolockfs "$SMALL_DM" || fail "dmsetup suspend"
+	dmsetup resume --noudevsync "$SMALL_DM" || fail "dmsetup resume"
 }
 
 # dev_fsync DEV: fsync(2) on a block device sends it a flush; the exit
