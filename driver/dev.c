@@ -601,42 +601,53 @@ free_tags:
  * meta_lock held). That cluster is found by reading refcount blocks from
  * the last one down, at most QCOW2_TAIL_SCAN_BLOCKS of them whatever the
  * image says; beyond that bound the allocator starts past everything any
- * refcount block covers, where nothing can be in use. Returns the cluster
- * after the last one in use, or 0 if the bound was reached.
+ * refcount block covers, where nothing can be in use. *@end is the
+ * cluster after the last one in use, or 0 if the bound was reached.
  */
-static u64 find_alloc_start(struct qcow2_dev *q)
+static int find_alloc_start(struct qcow2_dev *q, u64 *end)
 {
-	u64 top = q->reft_entries, r, off, i, end = 0, from;
+	u64 top = q->reft_entries, r, off, i, from;
 	unsigned int reads = 0;
 	bool bounded = false;
 	void *block;
+	int ret = 0;
 
+	*end = 0;
 	while (top && !(be64_to_cpu(q->reftable[top - 1]) & QCOW2_REFT_OFFSET_MASK))
 		top--;
 	block = qcow2_buf_alloc(q->cluster_size, GFP_KERNEL);
-	for (r = top; !end && r--;) {
+	if (!block)
+		return -ENOMEM;
+	for (r = top; !*end && r--;) {
 		off = be64_to_cpu(q->reftable[r]) & QCOW2_REFT_OFFSET_MASK;
 		if (!off)
 			continue;
-		if (!block || reads++ == QCOW2_TAIL_SCAN_BLOCKS ||
-		    qcow2_read_meta(q, block, q->cluster_size, off)) {
+		if (reads++ == QCOW2_TAIL_SCAN_BLOCKS) {
 			bounded = true;
+			break;
+		}
+		ret = qcow2_read_meta(q, block, q->cluster_size, off);
+		if (ret) {
+			pr_err("qcow2%d: cannot read the refcount block at 0x%llx: %d\n",
+			       q->index, off, ret);
 			break;
 		}
 		for (i = 1ULL << q->rb_bits; i--;) {
 			if (qcow2_refcount_get(block, q->h.refcount_order, i)) {
-				end = (r << q->rb_bits) + i + 1;
+				*end = (r << q->rb_bits) + i + 1;
 				break;
 			}
 		}
 		cond_resched();
 	}
 	kvfree(block);
+	if (ret)
+		return ret;
 	/* Not found within the bound: past all that any block covers. */
-	from = bounded ? top << q->rb_bits : end;
+	from = bounded ? top << q->rb_bits : *end;
 	q->alloc_next = min(max(q->alloc_next, from),
 			    QCOW2_MAX_HOST_OFFSET >> q->cluster_bits);
-	return end;
+	return 0;
 }
 
 /*
@@ -648,13 +659,12 @@ static u64 find_alloc_start(struct qcow2_dev *q)
  * check -r leaks' to find. Every table the image names lies before the
  * new end, so the allocator, which starts there, never hands one out.
  */
-static void trim_stale_reserve(struct qcow2_dev *q)
+static void trim_stale_reserve(struct qcow2_dev *q, u64 end)
 {
-	u64 size = i_size_read(file_inode(q->file)), end;
+	u64 size = i_size_read(file_inode(q->file));
 	loff_t data;
 	int ret;
 
-	end = find_alloc_start(q);
 	if (!end)
 		return;
 	end = max(end, qcow2_meta_map_end(&q->meta)) << q->cluster_bits;
@@ -710,6 +720,7 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 	struct qcow2_err err = { .msg = "" };
 	struct qcow2_dev *q, *other;
 	int ret, id;
+	u64 end;
 
 	if (!S_ISREG(file_inode(file)->i_mode)) {
 		pr_err("attach %pD: not a regular file\n", file);
@@ -793,7 +804,13 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 			       file, ret);
 			goto unindex;
 		}
-		trim_stale_reserve(q);
+		ret = find_alloc_start(q, &end);
+		if (ret) {
+			pr_err("attach %pD: cannot find where to allocate: %d\n",
+			       file, ret);
+			goto unindex;
+		}
+		trim_stale_reserve(q, end);
 	}
 	ret = qcow2_add_disk(q);
 	if (ret)

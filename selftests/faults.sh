@@ -88,9 +88,15 @@ dm_heal
 info "ok: read error in a data cluster"
 
 # A read error in the refcount block: the write that needs it fails, and
-# works once the fault is gone.
+# works once the fault is gone. (Attach reads it too, to find where to
+# allocate: with the fault there it fails.)
 fail_range "$img" "$rb" 65536
+dmesg_mark
+"$QCOW2CTL" attach "$img" 2>/dev/null && bad "attach with an unreadable refcount block succeeded"
+dmesg_since | grep -q "cannot read the refcount block" || bad "no log line for the unreadable refcount block"
+dm_heal
 dev=$(attach "$img") || fail "attach"
+fail_range "$img" "$rb" 65536
 if dd if=/dev/zero of="$dev" bs=64k seek=1600 count=1 oflag=direct status=none 2>/dev/null; then
 	bad "a write needing an unreadable refcount block succeeded"
 fi
