@@ -515,6 +515,7 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 	bool ro = a->flags & QCOW2_ATTACH_READ_ONLY;
 	struct qcow2_err err = { .msg = "" };
 	struct qcow2_dev *q, *other;
+	const char *holder;
 	int ret, id;
 
 	if (!S_ISREG(file_inode(file)->i_mode)) {
@@ -548,6 +549,12 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 		goto free;
 	}
 	q->use_dio = can_use_dio(q->file);
+	ret = qcow2_image_lock(q->file, !ro, &holder);
+	if (ret) {
+		pr_err("attach %pD: image is in use by another process (%s lock held): stop it (QEMU, qemu-nbd, qemu-img) or detach the device that has it, then attach again\n",
+		       file, holder);
+		goto free;
+	}
 
 	ret = qcow2_load(q, a, &err);
 	if (ret) {
