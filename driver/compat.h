@@ -11,7 +11,13 @@
 #include <linux/blkdev.h>
 #include <linux/fs.h>
 #include <linux/mount.h>
+#include <linux/sched.h>
 #include <linux/version.h>
+
+/* Linux 6.3: struct file_lock and its functions moved to <linux/filelock.h>. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#include <linux/filelock.h>
+#endif
 
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 1, 0)
 #error "qcow2 needs Linux 6.1 or later"
@@ -127,6 +133,46 @@ static inline int qcow2_notify_size(struct file *file, loff_t size)
 #else
 	return notify_change(file_mnt_user_ns(file), file->f_path.dentry, &ia,
 			     NULL);
+#endif
+}
+
+/*
+ * A request for an OFD lock of type @type (F_RDLCK, F_WRLCK, F_UNLCK) on
+ * bytes @start to @end of @file, as fcntl(F_OFD_SETLK/GETLK) builds it: the
+ * open file owns the lock, so only another open file conflicts with it, and
+ * __fput() of @file drops it.
+ *
+ * Linux 6.9: owner, flags, type, pid and file moved from struct file_lock
+ * into its struct file_lock_core c.
+ */
+static inline void qcow2_ofd_lock_init(struct file_lock *fl, struct file *file,
+				       int type, loff_t start, loff_t end)
+{
+	locks_init_lock(fl);
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	fl->c.flc_owner = file;
+	fl->c.flc_flags = FL_POSIX | FL_OFDLCK;
+	fl->c.flc_type = type;
+	fl->c.flc_pid = current->tgid;
+	fl->c.flc_file = file;
+#else
+	fl->fl_owner = file;
+	fl->fl_flags = FL_POSIX | FL_OFDLCK;
+	fl->fl_type = type;
+	fl->fl_pid = current->tgid;
+	fl->fl_file = file;
+#endif
+	fl->fl_start = start;
+	fl->fl_end = end;
+}
+
+/* The type vfs_test_lock() left: F_UNLCK when nothing conflicts. */
+static inline int qcow2_lock_type(const struct file_lock *fl)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	return fl->c.flc_type;
+#else
+	return fl->fl_type;
 #endif
 }
 

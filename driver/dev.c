@@ -719,6 +719,7 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 	bool ro = a->flags & QCOW2_ATTACH_READ_ONLY;
 	struct qcow2_err err = { .msg = "" };
 	struct qcow2_dev *q, *other;
+	const char *holder;
 	int ret, id;
 	u64 end;
 
@@ -753,6 +754,12 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 		goto free;
 	}
 	q->use_dio = can_use_dio(q->file);
+	ret = qcow2_image_lock(q->file, !ro, &holder);
+	if (ret) {
+		pr_err("attach %pD: image is in use by another process (%s lock held): stop it (QEMU, qemu-nbd, qemu-img) or detach the device that has it, then attach again\n",
+		       file, holder);
+		goto free;
+	}
 	/* What the page cache holds of the file goes to it, and goes. */
 	ret = qcow2_file_settle(q);
 	if (ret) {

@@ -292,6 +292,9 @@ long qcow2_ctl_detach(unsigned int cmd, void __user *uarg);
 long qcow2_ctl_status(unsigned int cmd, void __user *uarg);
 long qcow2_ctl_list(unsigned int cmd, void __user *uarg);
 
+/* lock.c: QEMU's image locks */
+int qcow2_image_lock(struct file *file, bool write, const char **holder);
+
 /* cache.c: metadata table caches */
 int qcow2_cache_init(struct qcow2_cache *c, struct qcow2_dev *q,
 		     const char *name, unsigned int nr,

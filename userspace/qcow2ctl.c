@@ -484,7 +484,7 @@ static const char *attach_hint(int err)
 	case EINVAL:
 		return "the image is not valid qcow2 (or a bad request)";
 	case EBUSY:
-		return "the image is attached already";
+		return "the image is attached already, or in use by QEMU";
 	case EEXIST:
 		return "that device number is taken";
 	case EBADF:
