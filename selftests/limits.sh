@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # What an image says bounds attach's memory and time only up to a stated
-# limit: 1024 snapshots whose L1 tables are 32 MiB each (QEMU's cap), in a
-# sparse file, attach in bounded time with little kernel memory, since the
-# driver records metadata as ranges, not clusters; images past QEMU's caps
+# limit: 1024 snapshots whose L1 tables are 32 MiB each (QEMU's cap) of
+# 512-byte clusters, 64 Mi clusters of metadata in a sparse file, attach in
+# bounded time with little kernel memory, since the driver records metadata
+# as ranges, not clusters; images past QEMU's caps
 # (snapshot count, snapshot L1 size, snapshot table size) are refused with
 # a log line naming the limit.
 . "$(dirname "$0")/lib.sh"
@@ -15,23 +16,26 @@ img=$dir/l.qcow2
 failed=0
 bad() { echo "$*"; failed=1; }
 
-# craft IMAGE SNAPSHOTS L1-ENTRIES [NAME-BYTES]: a 1 GiB image of 64 KiB
-# clusters with SNAPSHOTS snapshots, each naming an L1 table of
-# L1-ENTRIES entries of its own in the sparse end of the file, and IDs
-# and names of NAME-BYTES bytes each (default 1).
+# craft IMAGE SNAPSHOTS L1-ENTRIES [NAME-BYTES [CLUSTER-BITS]]: a 1 MiB
+# image with SNAPSHOTS snapshots, each naming an L1 table of L1-ENTRIES
+# entries of its own in the sparse end of the file, IDs and names of
+# NAME-BYTES bytes each (default 1), clusters of 2^CLUSTER-BITS bytes
+# (default 16).
 craft() {
 	python3 - "$@" <<'PY'
 import struct, sys
 path, n, l1n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 nlen = int(sys.argv[4]) if len(sys.argv) > 4 else 1
-C = 65536
+cbits = int(sys.argv[5]) if len(sys.argv) > 5 else 16
+C = 1 << cbits
 entry_len = (40 + 2 * nlen + 7) // 8 * 8
 table_clusters = (n * entry_len + C - 1) // C
 l1_base = (4 + table_clusters) * C
 l1_bytes = (l1n * 8 + C - 1) // C * C
+l1_size = (1 << 20) // (C * C // 8)
 with open(path, "wb") as f:
-    hdr = struct.pack(">IIQIIQIIQQIIQQQQII", 0x514649fb, 3, 0, 0, 16, 1 << 30,
-                      0, 2, 3 * C, 1 * C, 1, n, 4 * C, 0, 0, 0, 4, 104)
+    hdr = struct.pack(">IIQIIQIIQQIIQQQQII", 0x514649fb, 3, 0, 0, cbits, 1 << 20,
+                      0, l1_size, 3 * C, 1 * C, 1, n, 4 * C, 0, 0, 0, 4, 104)
     f.write(hdr)
     f.seek(1 * C)
     f.write(struct.pack(">Q", 2 * C))
@@ -53,13 +57,13 @@ used_kib() {
 	     /^Cached:/ { c = $2 } END { print t - f - b - c }' /proc/meminfo
 }
 
-craft "$img" 1024 $((4 << 20)) || fail "crafting the image"
+craft "$img" 1024 $((4 << 20)) 1 9 || fail "crafting the image"
 before=$(used_kib)
 start=$(date +%s%N)
 dev=$(attach "$img") || fail "attach of 1024 snapshots with 32 MiB L1 tables"
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 grew=$(( $(used_kib) - before ))
-info "1024 snapshots with 32 MiB L1 tables ($(du -k "$img" | cut -f1) KiB on disk," \
+info "1024 snapshots with 32 MiB L1 tables of 512-byte clusters ($(du -k "$img" | cut -f1) KiB on disk," \
 	"$(( $(stat -c %s "$img") >> 30 )) GiB long): attach in $ms ms, $grew KiB of memory"
 [ "$grew" -lt $((16 << 10)) ] || bad "attach took $grew KiB of memory (bound: 16 MiB)"
 # The snapshot L1 tables are metadata: an L2 entry may not point into one.
