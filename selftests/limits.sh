@@ -32,7 +32,7 @@ entry_len = (40 + 2 * nlen + 7) // 8 * 8
 table_clusters = (n * entry_len + C - 1) // C
 l1_base = (4 + table_clusters) * C
 l1_bytes = (l1n * 8 + C - 1) // C * C
-l1_size = (1 << 20) // (C * C // 8)
+l1_size = -(-(1 << 20) // (C * C // 8))
 with open(path, "wb") as f:
     hdr = struct.pack(">IIQIIQIIQQIIQQQQII", 0x514649fb, 3, 0, 0, cbits, 1 << 20,
                       0, l1_size, 3 * C, 1 * C, 1, n, 4 * C, 0, 0, 0, 4, 104)
