@@ -6,7 +6,9 @@
 #   make demo           the main job end to end (in a guest kernel when the
 #                       running kernel cannot load modules)
 #   make check          install what is missing, build for every supported
-#                       kernel, run every test; ends with "N passed, N failed"
+#                       kernel, run every test (stated slices on 6.1 and the
+#                       debug kernel); ends with "N passed, N failed"
+#   make check-full     the same with the whole matrices on 6.1 too
 #   make bench          fio against loop and qemu-nbd, creation time and memory
 #                       in a guest; writes bench/results.md and results.png
 #   make unit           host-side unit tests of the on-disk format code
@@ -75,6 +77,9 @@ install: all
 check:
 	scripts/check.sh
 
+check-full:
+	QCOW2_FULL=1 scripts/check.sh
+
 demo:
 	scripts/demo.sh
 
@@ -85,4 +90,4 @@ clean:
 	rm -rf build qcow2.ko userspace/qcow2ctl selftests/unit/format_test selftests/unit/mkimage
 	$(MAKE) -s -C selftests clean
 
-.PHONY: all module splat qcow2ctl tools unit-build unit deps install check demo bench clean
+.PHONY: all module splat qcow2ctl tools unit-build unit deps install check check-full demo bench clean

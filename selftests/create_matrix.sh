@@ -76,7 +76,7 @@ sizes_for() { # CLUSTER MODE: the sizes that cluster size and mode meet
 	esac
 }
 
-if debug_kernel; then
+if short_run; then
 	for mode in off metadata falloc full; do
 		one $M 512 $mode
 		one $M 65536 $mode

@@ -93,7 +93,7 @@ try() { # CLUSTER ENTRY-BYTES qemu-img-options
 try 65536 8 compat=1.1 || failed=1
 try 65536 16 compat=1.1,extended_l2=on || failed=1
 # The debug guest runs the two above only (README).
-if ! debug_kernel; then
+if ! short_run; then
 	try 512 8 compat=1.1,refcount_bits=64 || failed=1
 	try 4096 8 compat=0.10 || failed=1
 	try 65536 8 compat=1.1,preallocation=metadata || failed=1

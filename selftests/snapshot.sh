@@ -57,7 +57,7 @@ try() { # CLUSTER qemu-img-options
 
 try 65536 compat=1.1 || failed=1
 # The debug guest runs the first configuration only (README).
-if ! debug_kernel; then
+if ! short_run; then
 	try 4096 compat=0.10 || failed=1
 	try 65536 compat=1.1,extended_l2=on || failed=1
 	try 512 compat=1.1,refcount_bits=2 || failed=1

@@ -114,6 +114,7 @@ fi
 {
 	printf 'QCOW2_TOP=%q\n' "$QCOW2_TOP"
 	printf 'QCOW2_KIND=%q\n' "$kind"
+	printf 'QCOW2_FULL=%q\n' "${QCOW2_FULL:-}"
 	printf 'QCOW2_CMD=%q\n' "$cmd"
 } > "$ird/qcow2-guest.env"
 (cd "$ird" && find . | cpio -o -H newc --quiet) | gzip -1 > "$work/initramfs.gz"
