@@ -168,6 +168,10 @@ dev=$(attach "$img") || fail "attach (buffered)"
 head -c 65536 /dev/zero | tr '\0' '\106' |
 	dd of="$dev" bs=64k seek=16 oflag=direct status=none || bad "write at 1 MiB (buffered)"
 fail_range "$img" "$l2" 65536
+# A second first write, so that the L2 table is dirty with the fault in
+# place whatever wrote it back before.
+head -c 65536 /dev/zero | tr '\0' '\107' |
+	dd of="$dev" bs=64k seek=32 oflag=direct status=none || bad "write at 2 MiB (buffered)"
 dmesg_mark
 dev_fsync "$dev" 2>/dev/null && bad "a flush that could not write the L2 table succeeded (buffered)"
 dm_heal
