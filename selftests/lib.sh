@@ -217,10 +217,6 @@ dm_load() {
 	printf '%s' "$1" | dmsetup load "$SMALL_DM" || fail "dmsetup load"
 	dmsetup suspend --noudevsync --nolockfs "$SMALL_DM" || fail "dmsetup suspend"
 	dmsetup resume --noudevsync "$SMALL_DM" || fail "dmsetup resume"
-	# On 6.1 a buffered write-back started right after the resume was
-	# seen to miss the new table (no error, no I/O error logged) while
-	# one a second later met it; the cause is not understood yet.
-	sleep 1
 }
 
 # dev_fsync DEV: fsync(2) on a block device sends it a flush; the exit
