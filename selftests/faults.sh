@@ -129,6 +129,12 @@ qread "$img" $((1 << 20)) 0x44
 qread "$img" $((2 << 20)) 0x45
 qread "$img" $((300 << 20)) 0x22
 info "ok: write error during a flush"
+# The debug guest stops here (README): KASAN makes the rest too slow.
+if debug_kernel; then
+	small_fs_cleanup
+	[ $failed = 0 ] || fail "faults under the image"
+	exit $KSFT_PASS
+fi
 
 # A failing copy-on-write: the cluster at 0 is shared with a snapshot, and
 # reading it for a partial write fails. The write fails, nothing changes;

@@ -81,7 +81,10 @@ IOS=1500
 # The short runs (short_run: the debug guest, where KASAN makes fio about
 # ten times slower, and 6.1 in make check; README) take the smallest
 # clusters and the subcluster fills with a snapshot, with fewer writes.
-if short_run; then
+if debug_kernel; then
+	IOS=150
+	run 65536 yes yes
+elif short_run; then
 	IOS=300
 	run 512 no no
 	run 65536 yes yes
