@@ -317,8 +317,8 @@ const void *qcow2_cache_peek(struct qcow2_cache *c, u64 offset)
 
 /*
  * An entry for a table just allocated at @offset, pinned and LOADING: the
- * caller fills it and then publishes it with qcow2_cache_publish(), or
- * gives it up with qcow2_cache_discard(). Never read from the image.
+ * caller fills it and then publishes it with qcow2_cache_publish(); nothing
+ * between the two can fail. Never read from the image.
  * Caller holds meta_lock.
  */
 int qcow2_cache_get_new(struct qcow2_cache *c, u64 offset,
@@ -361,12 +361,6 @@ void qcow2_cache_publish(struct qcow2_cache *c, struct qcow2_cache_entry *e)
 	e->dirty = true;
 	wake_up_all(&c->wait);
 	spin_unlock(&c->lock);
-}
-
-/* Give up a new entry before it was published. */
-void qcow2_cache_discard(struct qcow2_cache *c, struct qcow2_cache_entry *e)
-{
-	unclaim(c, e);
 }
 
 void qcow2_cache_put(struct qcow2_cache *c, struct qcow2_cache_entry *e)

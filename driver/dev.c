@@ -84,12 +84,6 @@ static int map_children(struct qcow2_dev *q, const __be64 *table, u64 entries,
 	return 0;
 }
 
-/* Per-piece bitmaps of a table of @entries entries (512 bytes a piece). */
-static unsigned long *piece_map(u64 entries)
-{
-	return bitmap_zalloc(DIV_ROUND_UP(entries, 64) + 1, GFP_KERNEL);
-}
-
 static int load_l1(struct qcow2_dev *q, u64 file_size, u64 *used,
 		   struct qcow2_err *err)
 {
@@ -102,8 +96,8 @@ static int load_l1(struct qcow2_dev *q, u64 file_size, u64 *used,
 	 * so the bytes past its last entry are written back as they were.
 	 */
 	q->l1 = qcow2_buf_alloc(bytes, GFP_KERNEL);
-	q->l1_dirty = piece_map(q->l1_entries);
-	q->l1_unsynced = piece_map(q->l1_entries);
+	q->l1_dirty = qcow2_piece_map(q->l1_entries);
+	q->l1_unsynced = qcow2_piece_map(q->l1_entries);
 	q->l2_ours = bitmap_zalloc(q->l1_entries + 1, GFP_KERNEL);
 	if (!q->l1 || !q->l1_dirty || !q->l1_unsynced || !q->l2_ours)
 		return qcow2_fail(err, ENOMEM, "out of memory for the L1 table");
@@ -125,8 +119,8 @@ static int load_reftable(struct qcow2_dev *q, u64 file_size, u64 *used,
 	q->reft_entries = ((u64)q->h.refcount_table_clusters <<
 			   q->cluster_bits) / 8;
 	q->reftable = qcow2_buf_alloc(q->reft_entries * 8, GFP_KERNEL);
-	q->reft_dirty = piece_map(q->reft_entries);
-	q->reft_unsynced = piece_map(q->reft_entries);
+	q->reft_dirty = qcow2_piece_map(q->reft_entries);
+	q->reft_unsynced = qcow2_piece_map(q->reft_entries);
 	if (!q->reftable || !q->reft_dirty || !q->reft_unsynced)
 		return qcow2_fail(err, ENOMEM, "out of memory for the refcount table");
 	ret = qcow2_read_meta(q, q->reftable, q->reft_entries * 8,

@@ -449,12 +449,6 @@ static int new_refblock(struct qcow2_dev *q, u64 r, u64 c)
 	return 0;
 }
 
-/* Bitmaps of 512-byte pieces of a table of @entries entries. */
-static unsigned long *piece_map(u64 entries)
-{
-	return bitmap_zalloc(DIV_ROUND_UP(entries, 64), GFP_KERNEL);
-}
-
 /*
  * Move the refcount table to a bigger one at cluster @c, with new refcount
  * blocks that count it and themselves; the header switches to it only when
@@ -493,8 +487,8 @@ static int grow_reftable(struct qcow2_dev *q, u64 c)
 
 	n = (g.table_clusters << q->cluster_bits) / 8;
 	table = qcow2_buf_alloc(n * 8, GFP_KERNEL);
-	dirty = piece_map(n);
-	unsynced = piece_map(n);
+	dirty = qcow2_piece_map(n);
+	unsynced = qcow2_piece_map(n);
 	block = qcow2_buf_alloc(rb_size, GFP_KERNEL);
 	ret = -ENOMEM;
 	if (!table || !dirty || !unsynced || !block)

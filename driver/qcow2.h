@@ -7,6 +7,7 @@
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/bitmap.h>
 #include <linux/blk-mq.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
@@ -307,7 +308,6 @@ int qcow2_cache_get(struct qcow2_cache *c, u64 offset, bool meta_locked,
 int qcow2_cache_get_new(struct qcow2_cache *c, u64 offset,
 			struct qcow2_cache_entry **out);
 void qcow2_cache_publish(struct qcow2_cache *c, struct qcow2_cache_entry *e);
-void qcow2_cache_discard(struct qcow2_cache *c, struct qcow2_cache_entry *e);
 void qcow2_cache_put(struct qcow2_cache *c, struct qcow2_cache_entry *e);
 void qcow2_cache_mark_dirty(struct qcow2_cache *c, struct qcow2_cache_entry *e);
 bool qcow2_cache_dirty(struct qcow2_cache *c);
@@ -376,6 +376,12 @@ static inline u64 qcow2_l1e(const struct qcow2_dev *q, u64 l1i)
 {
 	/* Pairs with set_l1e() (meta.c): the table it names is whole. */
 	return be64_to_cpu(smp_load_acquire(&q->l1[l1i]));
+}
+
+/* Per-piece state of an in-memory table: one bit per 512 bytes. */
+static inline unsigned long *qcow2_piece_map(u64 entries)
+{
+	return bitmap_zalloc(DIV_ROUND_UP(entries, 64) + 1, GFP_KERNEL);
 }
 
 static inline u64 qcow2_l1e_offset(const struct qcow2_dev *q, u64 l1i)
