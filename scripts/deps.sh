@@ -19,7 +19,8 @@ packages=(
 	# guests and the qcow2 oracle
 	qemu-system-x86 qemu-utils busybox-static
 	# what the tests run inside the guests
-	fio e2fsprogs xfsprogs util-linux fdisk jq
+	fio e2fsprogs xfsprogs util-linux util-linux-extra fdisk jq dmsetup
+	python3 zstd
 	# make bench: its chart, and perf for profiles in the guest
 	gnuplot-nox fonts-dejavu-core linux-perf
 )
