@@ -22,7 +22,7 @@ expect() {
 	local name=$1 kernel=$2 timeout=$3 cmd=$4 out pat missing=
 	shift 4
 	n=$((n + 1))
-	out=$("$run" -q -k "$kernel" -t "$timeout" -o "$QCOW2_TOP/build/vm/harness-$n" \
+	out=$("$run" -q -k "$kernel" -t "$timeout" -o "$QCOW2_TOP/build/vm/harness-$kernel-$n" \
 	      -c "$cmd" 2>&1)
 	local rc=$?
 	for pat in "$@"; do
@@ -41,22 +41,25 @@ expect() {
 
 has() { [[ " $kernels " == *" $1 "* ]]; }
 
-stock=6.12
-has 6.12 || stock=6.1
+stock=
+has 6.1 && stock=6.1
+has 6.12 && stock=6.12
 
-expect "a failing test and a WARNING fail the run" $stock 300 \
-	"PROVOKE=warn selftests/run_tests.sh splat/provoke.sh" \
-	'^not ok - [0-9.]+: splat/provoke.sh' \
-	'kernel log has splats: .*WARNING'
+if [ -n "$stock" ]; then
+	expect "a failing test and a WARNING fail the run" $stock 300 \
+		"PROVOKE=warn selftests/run_tests.sh splat/provoke.sh" \
+		'^not ok - [0-9.]+: splat/provoke.sh' \
+		'kernel log has splats: .*WARNING'
 
-expect "an oops fails the run although the guest never reports back" $stock 300 \
-	"PROVOKE=oops selftests/run_tests.sh splat/provoke.sh" \
-	'guest died before reporting back' \
-	'kernel log has splats: .*Oops'
+	expect "an oops fails the run although the guest never reports back" $stock 300 \
+		"PROVOKE=oops selftests/run_tests.sh splat/provoke.sh" \
+		'guest died before reporting back' \
+		'kernel log has splats: .*Oops'
 
-expect "a guest that hangs fails the run at the timeout" $stock 40 \
-	"sleep 600" \
-	'did not report back within 40 s'
+	expect "a guest that hangs fails the run at the timeout" $stock 40 \
+		"sleep 600" \
+		'did not report back within 40 s'
+fi
 
 if has debug; then
 	# lockdep first: a KASAN report taints the kernel, which turns lockdep off.
@@ -68,13 +71,16 @@ if has debug; then
 		'kernel log has splats: .*kmemleak'
 fi
 
-# And the other side: a guest where nothing goes wrong passes.
-n=$((n + 1))
-if "$run" -q -k $stock -t 300 -o "$QCOW2_TOP/build/vm/harness-$n" -c true > /dev/null 2>&1; then
-	echo "ok $n a quiet guest passes"
-else
-	echo "not ok $n a quiet guest passes"
-	failed=1
+# And the other side: a guest where nothing goes wrong passes (the debug
+# guest's own selftests show that for the debug kernel).
+if [ -n "$stock" ]; then
+	n=$((n + 1))
+	if "$run" -q -k $stock -t 300 -o "$QCOW2_TOP/build/vm/harness-$stock-$n" -c true > /dev/null 2>&1; then
+		echo "ok $n a quiet guest passes"
+	else
+		echo "not ok $n a quiet guest passes"
+		failed=1
+	fi
 fi
 
 echo "1..$n"
