@@ -29,9 +29,9 @@ configs=(
 	"2M 32 1.1 off"
 	"1M 8 1.1 falloc"
 )
-# The short runs (short_run: the debug guest, 6.1 in make check; README)
-# take a slice: the smallest clusters with the widest refcounts (refcount
-# table growth).
+# The short runs (short_run: every guest in make check, the debug guest
+# always; README) take a slice: the smallest clusters with the widest
+# refcounts (refcount table growth).
 short_run && configs=("${configs[3]}")
 
 fio_common=(--ioengine=libaio --direct=1 --group_reporting --minimal)

@@ -78,9 +78,10 @@ run() {
 }
 
 IOS=1500
-# The short runs (short_run: the debug guest, where KASAN makes fio about
-# ten times slower, and 6.1 in make check; README) take the smallest
-# clusters and the subcluster fills with a snapshot, with fewer writes.
+# The short runs (short_run: every guest in make check, the debug guest,
+# where KASAN makes fio about ten times slower, always; README) take the
+# smallest clusters and the subcluster fills with a snapshot, with fewer
+# writes.
 if debug_kernel; then
 	IOS=150
 	run 65536 yes yes

@@ -10,11 +10,15 @@
 # if every test passed or was skipped.
 #
 # Per-test timeout: QCOW2_TEST_TIMEOUT seconds (default 600, three times
-# that in the debug guest, where KASAN slows everything down).
+# that in the debug guest, where KASAN slows everything down, and for the
+# whole matrices of "make check-full").
 
 cd "$(dirname "$0")" || exit 1
 timeout=${QCOW2_TEST_TIMEOUT:-600}
-[ "${QCOW2_KIND:-}" = debug ] && [ -z "${QCOW2_TEST_TIMEOUT:-}" ] && timeout=1800
+if [ -z "${QCOW2_TEST_TIMEOUT:-}" ] &&
+   { [ "${QCOW2_KIND:-}" = debug ] || [ -n "${QCOW2_FULL:-}" ]; }; then
+	timeout=1800
+fi
 n=0
 failed=0
 
