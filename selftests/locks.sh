@@ -92,28 +92,37 @@ refused write
 refused write --read-only
 qemu_release
 
-# A QEMU reader: a read-only attach shares the image with it, a
-# read-write attach is refused.
-qemu_hold -r
-refused "deny write"
-dev=$(attach --read-only "$img") || bad "read-only attach beside qemu-io -r"
-[ -n "$dev" ] && "$QCOW2CTL" detach "$dev"
-qemu_release
+# Under KASAN a QEMU tool takes about 40 s to start: the debug guest checks
+# each direction once (the kernel's side of the locks is the same code for
+# every case) and goes to the detach.
+if ! debug_kernel; then
+	# A QEMU reader: a read-only attach shares the image with it, a
+	# read-write attach is refused.
+	qemu_hold -r
+	refused "deny write"
+	dev=$(attach --read-only "$img") || bad "read-only attach beside qemu-io -r"
+	[ -n "$dev" ] && "$QCOW2CTL" detach "$dev"
+	qemu_release
+fi
 
 # (b) Attached read-write: the device is a writer.
 dev=$(attach "$img") || fail "attach"
 qemu_runs 1 "$write_lock" qemu-io -c "write 0 4k"
-qemu_runs 1 "$shared_write_lock" qemu-img check
-qemu_runs 1 "$shared_write_lock" qemu-img info
-qemu_runs 0 "file format: qcow2" qemu-img info -U
+if ! debug_kernel; then
+	qemu_runs 1 "$shared_write_lock" qemu-img check
+	qemu_runs 1 "$shared_write_lock" qemu-img info
+	qemu_runs 0 "file format: qcow2" qemu-img info -U
+fi
 "$QCOW2CTL" detach "$dev" || fail "detach"
 
-# (c) Attached read-only: the device is a reader.
-dev=$(attach --read-only "$img") || fail "read-only attach"
-qemu_runs 0 "file format: qcow2" qemu-img info
-qemu_runs 0 "No errors were found on the image." qemu-img check
-qemu_runs 1 "$write_lock" qemu-io -c "write 0 4k"
-"$QCOW2CTL" detach "$dev" || fail "detach (read-only)"
+if ! debug_kernel; then
+	# (c) Attached read-only: the device is a reader.
+	dev=$(attach --read-only "$img") || fail "read-only attach"
+	qemu_runs 0 "file format: qcow2" qemu-img info
+	qemu_runs 0 "No errors were found on the image." qemu-img check
+	qemu_runs 1 "$write_lock" qemu-io -c "write 0 4k"
+	"$QCOW2CTL" detach "$dev" || fail "detach (read-only)"
+fi
 
 # (d) Detached: QEMU writes again, and the image is intact.
 qemu_runs 0 "wrote 4096/4096 bytes at offset 0" qemu-io -c "write -P 0xa5 0 4k"
