@@ -22,6 +22,7 @@ mkdir -p "$logdir"
 results=$logdir/results
 : > "$results"
 t0=$(date +%s)
+lane=main
 
 section() { printf '\n=== %s (%d s)\n' "$*" $(( $(date +%s) - t0 )); }
 
@@ -53,7 +54,7 @@ step() {
 tap() {
 	local prefix=$1 log line name rc
 	shift
-	log=$logdir/$(echo "$prefix $*" | tr -c 'A-Za-z0-9.\n-' _ | cut -c1-100).tap
+	log=$logdir/$(echo "$prefix $lane $*" | tr -c 'A-Za-z0-9.\n-' _ | cut -c1-100).tap
 	"$@" > "$log" 2>&1
 	rc=$?
 	while IFS= read -r line; do
@@ -105,6 +106,7 @@ tap "unit" selftests/unit/run.sh
 # records into files of its own, shown when it has finished.
 debug_lane() {
 	local kdir krel
+	lane=debug
 	results=$logdir/results.debug
 	: > "$results"
 	# The one slow step of a cold run, then cached.
