@@ -6,9 +6,12 @@
 #   make demo           the main job end to end (in a guest kernel when the
 #                       running kernel cannot load modules)
 #   make check          install what is missing, build for every supported
-#                       kernel, run every test (stated slices on 6.1 and the
-#                       debug kernel); ends with "N passed, N failed"
-#   make check-full     the same with the whole matrices on 6.1 too
+#                       kernel, run the tests (matrix slices; the compat
+#                       tests on 6.1, the driver tests on the debug kernel);
+#                       ends with "N passed, N failed"
+#   make check-full     every test whole on both stock kernels, every test
+#                       (in its slices) on the debug kernel, every
+#                       durability case
 #   make bench          fio against loop and qemu-nbd, creation time and memory
 #                       in a guest; writes bench/results.md and results.png
 #   make unit           host-side unit tests of the on-disk format code

@@ -7,9 +7,9 @@
 # "N passed, N failed, N skipped". Exit status 0 only if nothing failed.
 #
 # QCOW2_KERNELS limits the guest kernels (default "6.1 6.12 debug").
-# QCOW2_FULL=1 ("make check-full") runs the whole matrices on 6.1 too,
-# and every durability case on both stock kernels; "make check" runs the
-# stated slice there (README).
+# QCOW2_FULL=1 ("make check-full") runs every test whole on both stock
+# kernels, every test (in its slices) on the debug kernel and every
+# durability case; "make check" runs the stated slices (README).
 
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
