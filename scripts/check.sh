@@ -24,7 +24,22 @@ results=$logdir/results
 t0=$(date +%s)
 lane=main
 
-section() { printf '\n=== %s (%d s)\n' "$*" $(( $(date +%s) - t0 )); }
+# section NAME: a heading with the time since the start; each lane also
+# notes when its sections begin, for the table of section times at the end.
+section() {
+	local now=$(( $(date +%s) - t0 ))
+	printf '\n=== %s (%d s)\n' "$*" "$now"
+	echo "$now|$*" >> "$logdir/sections.$lane"
+}
+
+# section_times LANE: how long each of a lane's sections took, up to its last one.
+section_times() {
+	local prev= name= at
+	while IFS='|' read -r at what; do
+		[ -n "$prev" ] && printf '  %-50s %5d s\n' "$name" $((at - prev))
+		prev=$at name="$1: $what"
+	done < "$logdir/sections.$1"
+}
 
 # record ok|not ok|skip NAME
 record() {
@@ -97,18 +112,16 @@ for k in $kernels; do
 		scripts/build-module.sh "$kdir" selftests/splat
 done
 
-section "unit tests (host)"
-tap "unit" selftests/unit/run.sh
-
 # The rest runs in two lanes side by side: a TCG guest keeps about one of
 # the two CPUs busy, so the debug kernel's build and guest (the longest
-# lane) overlap the stock kernels' guests. The debug lane prints and
+# lane) overlap the unit tests and the stock kernels' guests. The debug lane prints and
 # records into files of its own, shown when it has finished.
 debug_lane() {
 	local kdir krel
 	lane=debug
 	results=$logdir/results.debug
 	: > "$results"
+	section "debug kernel (built once, then cached) and modules"
 	# The one slow step of a cold run, then cached.
 	step "debug kernel built from linux-source-6.12" selftests/vm/debug-kernel.sh
 	kdir=$(selftests/vm/debug-kernel.sh 2>/dev/null) || return 0
@@ -126,6 +139,7 @@ debug_lane() {
 	tap "guest" selftests/vm/run.sh -q -k debug "${tests[@]}"
 	section "the harness's own test, debug kernel"
 	QCOW2_KERNELS=debug tap "harness" selftests/vm/harness_test.sh
+	section "debug lane done"
 }
 
 dpid=
@@ -134,6 +148,9 @@ if [[ " $kernels " == *" debug "* ]]; then
 	debug_lane > "$logdir/debug-lane.out" 2>&1 &
 	dpid=$!
 fi
+
+section "unit tests (host)"
+tap "unit" selftests/unit/run.sh
 
 for k in "${stock[@]}"; do
 	section "selftests in the $k guest"
@@ -166,10 +183,14 @@ if [ -n "$dpid" ]; then
 	cat "$logdir/results.debug" >> "$results"
 fi
 
+section "done"
+echo "Section times (the two lanes overlap):"
+section_times main
+[ -n "$dpid" ] && section_times debug
+
 pass=$(grep -c '^ok|' "$results")
 fail=$(grep -c '^not ok|' "$results")
 skip=$(grep -c '^skip|' "$results")
-section "done"
 if [ "$fail" != 0 ]; then
 	echo "Failed:"
 	grep '^not ok|' "$results" | cut -d'|' -f2 | sed 's/^/  /'
