@@ -14,7 +14,7 @@
 # 1.5 KiB, and 1 GiB once (metadata).
 # make check runs a slice: every mode with 1 MiB of 512-byte clusters,
 # 1 MiB and 1 GiB + 1.5 KiB of 64 KiB clusters; the debug kernel every mode
-# with 1 GiB + 1.5 KiB of 64 KiB clusters and 1 MiB of 512-byte clusters
+# with 1 MiB + 1.5 KiB of 64 KiB clusters and 1 MiB of 512-byte clusters
 # once.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/image_checks.sh"
@@ -79,9 +79,11 @@ sizes_for() { # CLUSTER MODE: the sizes that cluster size and mode meet
 }
 
 if debug_kernel; then
-	# Every mode once, and the smallest clusters once.
+	# Every mode once, and the smallest clusters once; small, since "full"
+	# writes every byte and qemu-img walks every cluster (five images of
+	# 1 GiB took 527 s under KASAN).
 	for mode in off metadata falloc full; do
-		one $((G + 1536)) 65536 $mode
+		one $((M + 1536)) 65536 $mode
 	done
 	one $M 512 metadata
 elif short_run; then
