@@ -12,8 +12,8 @@
 # Options:
 #   -k KERNEL   6.1, 6.12 (Debian's stock kernels) or debug (the project's
 #               KASAN + lockdep kernel, built on first use); default 6.12
-#   -t SECONDS  time the whole guest run may take (default 1800, x3 debug
-#               and with QCOW2_FULL=1)
+#   -t SECONDS  time the whole guest run may take (default 3600; 5400 for
+#               the debug kernel and with QCOW2_FULL=1)
 #   -m MEMORY   guest memory (default 2G, 4G for debug)
 #   -o DIR      where the logs go (default build/vm/KERNEL)
 #   -c COMMAND  run COMMAND in the guest instead of the test runner
@@ -68,11 +68,12 @@ debug)
 	[ -n "$krel" ] || die "no Debian $kind kernel installed (make deps)"
 	kdir=$(kdir_of "$krel") || die "no headers for $krel (make deps)"
 	image=/boot/vmlinuz-$krel
-	# make check-full runs the whole matrices: give them longer.
+	# make check runs this guest beside the debug guest, and
+	# check-full the whole matrices: give them longer.
 	if [ -n "${QCOW2_FULL:-}" ]; then
 		: "${timeout:=5400}"
 	fi
-	: "${timeout:=1800}" "${mem:=2G}"
+	: "${timeout:=3600}" "${mem:=2G}"
 	;;
 *)
 	die "unknown kernel '$kind': use 6.1, 6.12 or debug"
