@@ -13,6 +13,7 @@
 #include <linux/idr.h>
 #include <linux/mm.h>
 #include <linux/namei.h>
+#include <linux/pagemap.h>
 #include <linux/sched.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
@@ -736,6 +737,7 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 	q->partscan = a->flags & QCOW2_ATTACH_PARTSCAN;
 	mutex_init(&q->meta_lock);
 	mutex_init(&q->hdr_lock);
+	mutex_init(&q->sync_lock);
 	INIT_WORK(&q->autoclear_work, qcow2_autoclear_work);
 	/* Our own open file: its flags and position are the driver's. */
 	q->file = dentry_open(&file->f_path,
@@ -761,6 +763,8 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 		       file, ret);
 		goto free;
 	}
+	/* Write-back errors of the file count from here (qcow2_file_sync()). */
+	q->wb_seq = filemap_sample_wb_err(q->file->f_mapping);
 
 	ret = qcow2_load(q, a, &err);
 	if (ret) {

@@ -204,17 +204,41 @@ int qcow2_write_meta(struct qcow2_dev *q, const void *buf, size_t len,
  * buffered I/O the pages it could not write are gone or marked clean by
  * then, so the first report must not be lost whoever syncs: it sticks in
  * @q->wb_err, and every later sync fails with it (qcow2_sync()).
+ *
+ * With direct I/O a failed sync loses nothing the driver cannot write
+ * again (the tables stay dirty, and no guest write was acknowledged as
+ * durable), unless the file's page cache recorded an error of its own:
+ * a direct write that could not invalidate a stale page over its bytes,
+ * or write-back of pages someone else dirtied. That happens when the
+ * file system turns sub-block direct writes into buffered ones (XFS does
+ * for a reflinked file, even one cp --reflink shared after attach), and
+ * such a page written back later puts old bytes over acknowledged ones:
+ * it sticks too. Syncs are serialised, so that a sync cannot return 0
+ * while another one holds the error it consumed.
  */
 int qcow2_file_sync(struct qcow2_dev *q)
 {
-	int ret = READ_ONCE(q->wb_err);
+	struct address_space *mapping = q->file->f_mapping;
+	int ret;
 
+	mutex_lock(&q->sync_lock);
+	ret = q->wb_err;
 	if (ret)
-		return ret;
+		goto out;
 	ret = vfs_fsync(q->file, 0);
-	if (ret && !q->use_dio && !cmpxchg(&q->wb_err, 0, ret))
+	if (q->use_dio && errseq_check(&mapping->wb_err, q->wb_seq)) {
+		ret = -EIO;
+		pr_err("qcow2%d: the page cache of the image file lost writes (a direct write could not replace a cached page, or write-back failed): writes and flushes fail from now on; detach with --force and run 'qemu-img check'\n",
+		       q->index);
+	} else if (ret && !q->use_dio) {
 		pr_err("qcow2%d: write-back to the image file failed (%d): the page cache may have lost writes, so writes and flushes fail from now on; detach with --force and run 'qemu-img check'\n",
 		       q->index, ret);
+	} else {
+		goto out;
+	}
+	WRITE_ONCE(q->wb_err, ret);
+out:
+	mutex_unlock(&q->sync_lock);
 	return ret;
 }
 

@@ -373,7 +373,7 @@ static int write_slow(struct qcow2_dev *q, u64 pos, u64 len,
 	ret = -EIO;
 	if (qcow2_is_corrupt(q))
 		goto out;
-	ret = q->wb_err;
+	ret = READ_ONCE(q->wb_err);
 	if (ret)
 		goto out;
 	ret = qcow2_l2_for_write(q, l1i, &t);

@@ -276,14 +276,19 @@ int qcow2_flush_metadata(struct qcow2_dev *q)
 		ret = sync_barrier(q);
 		if (ret)
 			return ret;
+		/* A drop leaves the list once applied: a failed one is retried. */
 		n = q->npending;
-		q->npending = 0;
 		for (i = 0; i < n; i++) {
 			ret = qcow2_refcount_update(q, q->pending_free[i] >>
 						    q->cluster_bits, -1);
 			if (ret)
-				return ret;
+				break;
 		}
+		memmove(q->pending_free, q->pending_free + i,
+			(n - i) * sizeof(q->pending_free[0]));
+		q->npending = n - i;
+		if (ret)
+			return ret;
 	}
 	return flush_refcounts(q);
 }
@@ -396,19 +401,33 @@ static int reserve_ahead(struct qcow2_dev *q, u64 end)
 	return ret;
 }
 
-/* At detach: give back the reserve nothing was allocated in. */
+/*
+ * At detach: give back the reserve nothing was allocated in. A file that
+ * ended inside its last cluster at attach may have had that cluster
+ * written past its old end since (its L2 entry was valid: the cluster
+ * began inside the file): what holds data up to the cluster's end stays.
+ */
 void qcow2_trim_reserve(struct qcow2_dev *q)
 {
+	u64 end = q->file_end, last = round_up(end, q->cluster_size);
+	loff_t data;
 	int ret;
 
-	if (i_size_read(file_inode(q->file)) <= q->file_end)
+	if (i_size_read(file_inode(q->file)) <= end)
 		return;
-	ret = qcow2_file_resize(q, q->file_end);
+	if (last != end) {
+		data = vfs_llseek(q->file, end, SEEK_DATA);
+		if (data != -ENXIO && (data < 0 || data < last))
+			end = last;
+		if (i_size_read(file_inode(q->file)) <= end)
+			return;
+	}
+	ret = qcow2_file_resize(q, end);
 	if (!ret)
 		ret = qcow2_file_sync(q);
 	if (ret)
 		pr_warn("qcow2%d: could not trim the file to %llu bytes (%d)\n",
-			q->index, q->file_end, ret);
+			q->index, end, ret);
 }
 
 /* Clusters up to @next are handed out; reserve_ahead() made room. */

@@ -9,6 +9,7 @@
 
 #include <linux/bitmap.h>
 #include <linux/blk-mq.h>
+#include <linux/errseq.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
@@ -143,7 +144,8 @@ enum qcow2_dev_state {
  * write-back state). Lookups of mapped clusters take only the L2 cache's
  * spinlock and read L1 entries with acquire semantics, so they never wait
  * for an allocation. qcow2_devs_lock (dev.c) protects @opens, @state and
- * @autoclear. @hdr_lock serialises writes to the header's first sector.
+ * @autoclear. @hdr_lock serialises writes to the header's first sector; @sync_lock,
+ * innermost, serialises syncs of the image file.
  */
 struct qcow2_dev {
 	int index;
@@ -185,7 +187,9 @@ struct qcow2_dev {
 	u64 attach_end;		/* bytes: the file at attach */
 	u64 file_end;		/* bytes: the file at attach, or allocated */
 	bool unsynced;		/* written since the last sync */
-	int wb_err;		/* buffered I/O: a sync failed; sticks */
+	int wb_err;		/* a sync lost writes (file.c); sticks */
+	errseq_t wb_seq;	/* the file's write-back errors, at attach */
+	struct mutex sync_lock;	/* one qcow2_file_sync() at a time */
 	void *bounce;		/* a cluster, for copy-on-write */
 	u64 pending_free[QCOW2_PENDING_FREE_MAX];
 	unsigned int npending;

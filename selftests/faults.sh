@@ -9,7 +9,8 @@
 # write acknowledged by a successful flush reads back. With buffered I/O (a
 # file system that cannot take 512-byte direct I/O) a failed sync sticks:
 # later flushes and writes fail, reads still work, and only a forced detach
-# ends it. No splat.
+# ends it. So does, with direct I/O, a write-back error of the image file's
+# page cache (another writer of the file). No splat.
 . "$(dirname "$0")/lib.sh"
 
 module_load
@@ -158,6 +159,33 @@ qemu-img convert -f qcow2 -O raw -l snapshot.name=s1 "$img" "$SCRATCH/s1.raw" &&
 	bad "the snapshot lost its data"
 rm -f "$SCRATCH/s1.raw"
 info "ok: failing copy-on-write"
+
+# A write-back error in the image file's page cache while it is attached
+# with direct I/O: another process rewrites bytes of it through the page
+# cache (here the same bytes, so that nothing changes), and that write-back
+# fails. The device cannot know what such a page will later put over its
+# own writes: the error sticks as with buffered I/O.
+dev=$(attach "$img") || fail "attach (page cache error)"
+[ "$(cat /sys/block/${dev#/dev/}/qcow2/direct_io)" = 1 ] || bad "no direct I/O on 512-byte sectors"
+dev_fsync "$dev" || bad "flush before the page cache error"
+dd if="$img" of="$SCRATCH/same" bs=4k skip=$((d300 / 4096)) count=1 status=none ||
+	fail "read of the image file"
+fail_range "$img" "$d300" 65536
+dmesg_mark
+dd if="$SCRATCH/same" of="$img" bs=4k seek=$((d300 / 4096)) conv=notrunc,fsync status=none 2>/dev/null &&
+	bad "a buffered write-back under the fault succeeded"
+dm_heal
+dev_fsync "$dev" 2>/dev/null && bad "a flush after the image file's page cache lost writes succeeded"
+dev_fsync "$dev" 2>/dev/null && bad "the second flush after the page cache error succeeded"
+dmesg_since | grep -q "page cache of the image file lost writes" || bad "no log line for the page cache error"
+"$QCOW2CTL" info "$dev" | grep -q "write-back-error" || bad "info does not show the page cache error"
+dd if=/dev/zero of="$dev" bs=4k count=1 oflag=direct status=none 2>/dev/null &&
+	bad "a write after the page cache error succeeded"
+"$QCOW2CTL" detach "$dev" 2>/dev/null && bad "detach succeeded after the page cache error"
+"$QCOW2CTL" detach --force "$dev" || bad "forced detach (page cache error)"
+check_image "$img" "0 3" || bad "check after the page cache error"
+qread "$img" $((300 << 20)) 0x22
+info "ok: write-back error in the image file's page cache"
 small_fs_cleanup
 
 # Buffered I/O (4 KiB sectors under the file system: no 512-byte direct

@@ -653,6 +653,8 @@ static int detach_one(int ctl, uint32_t index, uint32_t flags)
 		progname, index, strerror(errno),
 		errno == EBUSY ? " (mounted or open; --lazy detaches it at the last close)" :
 		errno == ENXIO ? " (no such device)" :
+		errno == EINVAL || errno == ENOTTY ?
+		" (the loaded module does not know this request: is it older than qcow2ctl?)" :
 		" (writing back its metadata failed; it stays attached: free space on the\n"
 		"image's file system and detach again, or --force to drop what is not written)");
 	return -1;
