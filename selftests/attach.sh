@@ -85,6 +85,28 @@ dev=$(attach "$img") || fail "attach with data past the image's end"
 [ "$(stat -c %s "$img")" = "$size" ] || fail "data past the image's end was cut off"
 "$QCOW2CTL" detach "$dev" || fail "detach with data past the image's end"
 
+# A file that ends inside its last data cluster (another tool wrote it
+# short): a write into that cluster past the old end is kept at detach,
+# reads back after a new attach, and QEMU reads it too.
+img=$dir/short.qcow2
+qemu-img create -q -f qcow2 "$img" 1M || fail "create short.qcow2"
+qemu-io -f qcow2 -c "write -P 0x55 0 64k" "$img" > /dev/null || fail "qemu-io short.qcow2"
+size=$(stat -c %s "$img")
+truncate -s $((size - 32768)) "$img"
+head -c 4096 /dev/zero | tr '\0' '\146' > "$dir/p"
+dev=$(attach "$img") || fail "attach short.qcow2"
+dd if="$dir/p" of="$dev" bs=4k seek=15 oflag=direct status=none || fail "write past the short end"
+dev_fsync "$dev" || fail "flush short.qcow2"
+"$QCOW2CTL" detach "$dev" || fail "detach short.qcow2"
+[ "$(stat -c %s "$img")" -ge "$size" ] ||
+	fail "detach cut the last cluster: $(stat -c %s "$img") bytes, $size needed"
+dev=$(attach --read-only "$img") || fail "attach short.qcow2 again"
+cmp <(dd if="$dev" bs=4k skip=15 count=1 iflag=direct status=none) "$dir/p" ||
+	fail "the write past the short end did not survive detach"
+"$QCOW2CTL" detach "$dev" || fail "detach short.qcow2 again"
+qemu-io -f qcow2 -r -c "read -P 0x66 60k 4k" "$img" | grep -q "read 4096/4096" ||
+	fail "qemu-io does not read the write past the short end"
+
 # Eight devices at once, each under fio with verification.
 if command -v fio > /dev/null; then
 	devs=()
