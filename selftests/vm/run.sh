@@ -58,10 +58,6 @@ debug)
 	kdir=$tree
 	image=$tree/arch/x86/boot/bzImage
 	: "${timeout:=5400}" "${mem:=4G}"
-	# Under TCG this kernel spends 20 s routing the interrupt of each
-	# virtio PCI device through ACPI at boot; the PCI BIOS tables serve
-	# virtio just as well.
-	append="pci=noacpi"
 	;;
 6.1|6.12)
 	krel=$(stock_kernels | grep -E "^${kind//./\\.}[.-]" || true)
