@@ -12,7 +12,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 
-RECIPE=2
+RECIPE=3
 SRC_TAR=/usr/src/linux-source-6.12.tar.xz
 FRAGMENT=$QCOW2_TOP/selftests/config
 
@@ -38,7 +38,7 @@ tar -xf "$SRC_TAR" -C "$tree.tmp" --strip-components=1
 
 (
 	cd "$tree.tmp"
-	make -s allnoconfig
+	make -s ARCH=x86_64 allnoconfig
 	scripts/kconfig/merge_config.sh -m .config "$FRAGMENT" >/dev/null
 	make -s olddefconfig
 
