@@ -144,8 +144,8 @@ enum qcow2_dev_state {
  * write-back state). Lookups of mapped clusters take only the L2 cache's
  * spinlock and read L1 entries with acquire semantics, so they never wait
  * for an allocation. qcow2_devs_lock (dev.c) protects @opens, @state and
- * @autoclear. @hdr_lock serialises writes to the header's first sector; @sync_lock,
- * innermost, serialises syncs of the image file.
+ * @autoclear. @hdr_lock serialises writes to the header's first sector;
+ * @sync_lock, innermost, serialises syncs of the image file.
  */
 struct qcow2_dev {
 	int index;
