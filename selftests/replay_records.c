@@ -1,0 +1,343 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * replay_records: the workload and the oracle of the crash-replay test
+ * (replay.sh).
+ *
+ *   replay_records write DEV JOURNAL --count N --span BYTES [--dm NAME]
+ *                  [--min BYTES] [--max BYTES] [--align BYTES]
+ *                  [--overwrite PERCENT] [--seed S]
+ *   replay_records verify RAW JOURNAL ACKED
+ *
+ * "write" appends N records to DEV: record i is one direct write of whole
+ * 512-byte sectors, each sector stamped with i and its own sector number
+ * and filled from a generator seeded by both, so any sector read back says
+ * which record put it there and where it was meant to go. Every record is
+ * made durable before the next starts: odd records by an O_DSYNC write
+ * (FUA), even ones by fsync (a flush). Once it is durable, the record is
+ * acknowledged by a mark "r<i>" in the dm-log-writes log of the device
+ * NAME (when given). The journal (offset and length of every record,
+ * written before the record is) carries over from run to run: numbering
+ * continues, and --overwrite makes that share of the records rewrite the
+ * place of an earlier one (copy-on-write over a snapshot, rewrites of
+ * allocated clusters).
+ *
+ * "verify" checks a raw copy of the device's contents at a crash point
+ * where records 1..ACKED were acknowledged: each sector holds what the last
+ * acknowledged record wrote there, or zeros if none did; only record
+ * ACKED+1, in flight at the crash, may have left its own sectors old or
+ * new, sector by sector. Nothing else may be anywhere.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <linux/dm-ioctl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SECTOR		512
+#define REC_MAGIC	0x51524543u	/* "QREC" */
+
+struct record {
+	uint64_t off;
+	uint64_t len;
+};
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "replay_records: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* The contents record @rec gives sector @sector. */
+static void fill_sector(void *buf, uint32_t rec, uint64_t sector)
+{
+	uint64_t s = ((uint64_t)rec << 40) ^ sector, *p = buf;
+	uint32_t *h = buf;
+	unsigned int i;
+
+	for (i = 0; i < SECTOR / 8; i++)
+		p[i] = splitmix(&s);
+	h[0] = REC_MAGIC;
+	h[1] = rec;
+	memcpy(&p[1], &sector, sizeof(sector));
+}
+
+/* Records 1..n of a journal; records[0] is unused. */
+static struct record *load_journal(const char *path, uint32_t *n)
+{
+	struct record *r = NULL;
+	uint32_t cap = 0, i;
+	uint64_t off, len;
+	FILE *f;
+
+	*n = 0;
+	f = fopen(path, "r");
+	if (!f) {
+		if (errno == ENOENT)
+			return calloc(1, sizeof(*r));
+		die("%s: %s", path, strerror(errno));
+	}
+	while (fscanf(f, "%" SCNu32 " %" SCNu64 " %" SCNu64, &i, &off, &len) == 3) {
+		if (i != *n + 1 || off % SECTOR || len % SECTOR || !len)
+			die("%s: bad record line %" PRIu32, path, i);
+		if (i >= cap) {
+			cap = cap ? cap * 2 : 256;
+			r = realloc(r, cap * sizeof(*r));
+			if (!r)
+				die("out of memory");
+		}
+		r[i].off = off;
+		r[i].len = len;
+		*n = i;
+	}
+	if (!feof(f))
+		die("%s: unreadable line after record %" PRIu32, path, *n);
+	fclose(f);
+	if (!r)
+		r = calloc(1, sizeof(*r));
+	return r;
+}
+
+/* "dmsetup message NAME 0 mark MARK", without a process per record. */
+static void dm_mark(const char *name, const char *mark)
+{
+	char buf[sizeof(struct dm_ioctl) + sizeof(struct dm_target_msg) + 64]
+		__attribute__((aligned(8)));
+	struct dm_ioctl *io = (struct dm_ioctl *)buf;
+	struct dm_target_msg *msg = (struct dm_target_msg *)(buf + sizeof(*io));
+	int fd;
+
+	memset(buf, 0, sizeof(buf));
+	io->version[0] = DM_VERSION_MAJOR;
+	io->version[1] = 0;
+	io->version[2] = 0;
+	io->data_size = sizeof(buf);
+	io->data_start = sizeof(*io);
+	snprintf(io->name, sizeof(io->name), "%s", name);
+	msg->sector = 0;
+	snprintf(msg->message, 64, "mark %s", mark);
+	fd = open("/dev/mapper/control", O_RDWR);
+	if (fd < 0)
+		die("/dev/mapper/control: %s", strerror(errno));
+	if (ioctl(fd, DM_TARGET_MSG, buf))
+		die("mark %s on %s: %s", mark, name, strerror(errno));
+	close(fd);
+}
+
+static void do_write(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "count", required_argument, NULL, 'n' },
+		{ "span", required_argument, NULL, 's' },
+		{ "dm", required_argument, NULL, 'd' },
+		{ "min", required_argument, NULL, 'a' },
+		{ "max", required_argument, NULL, 'b' },
+		{ "align", required_argument, NULL, 'g' },
+		{ "overwrite", required_argument, NULL, 'o' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ }
+	};
+	uint64_t span = 0, min = 4096, max = 65536, align = 4096, seed = 1, rnd;
+	uint32_t count = 0, overwrite = 0, n, i, first;
+	const char *dm = NULL, *dev, *journal;
+	struct record *r;
+	int fd, fd_sync, opt;
+	FILE *jf;
+	char *buf;
+
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'n': count = strtoul(optarg, NULL, 0); break;
+		case 's': span = strtoull(optarg, NULL, 0); break;
+		case 'd': dm = optarg; break;
+		case 'a': min = strtoull(optarg, NULL, 0); break;
+		case 'b': max = strtoull(optarg, NULL, 0); break;
+		case 'g': align = strtoull(optarg, NULL, 0); break;
+		case 'o': overwrite = strtoul(optarg, NULL, 0); break;
+		case 'S': seed = strtoull(optarg, NULL, 0); break;
+		default: exit(2);
+		}
+	}
+	if (argc - optind != 2 || !count || !align || align % SECTOR || min % align ||
+	    max % align || !min || min > max || span < max || span % align)
+		die("usage: write DEV JOURNAL --count N --span BYTES (sizes in whole aligned sectors)");
+	dev = argv[optind];
+	journal = argv[optind + 1];
+
+	r = load_journal(journal, &n);
+	first = n + 1;
+	jf = fopen(journal, "a");
+	if (!jf)
+		die("%s: %s", journal, strerror(errno));
+	fd = open(dev, O_WRONLY | O_DIRECT);
+	fd_sync = open(dev, O_WRONLY | O_DIRECT | O_DSYNC);
+	if (fd < 0 || fd_sync < 0)
+		die("%s: %s", dev, strerror(errno));
+	if (posix_memalign((void **)&buf, 4096, max))
+		die("out of memory");
+	rnd = seed ^ ((uint64_t)first << 32);
+
+	for (i = first; i < first + count; i++) {
+		uint64_t off, len, s;
+
+		len = min + splitmix(&rnd) % ((max - min) / align + 1) * align;
+		if (n && splitmix(&rnd) % 100 < overwrite) {
+			/* Over an earlier record, from its start. */
+			const struct record *o = &r[1 + splitmix(&rnd) % n];
+
+			off = o->off;
+			if (off + len > span)
+				len = span - off;
+		} else {
+			off = splitmix(&rnd) % ((span - len) / align + 1) * align;
+		}
+		for (s = 0; s < len / SECTOR; s++)
+			fill_sector(buf + s * SECTOR, i, off / SECTOR + s);
+		/* The journal knows a record before the device does. */
+		fprintf(jf, "%" PRIu32 " %" PRIu64 " %" PRIu64 "\n", i, off, len);
+		if (fflush(jf) || fsync(fileno(jf)))
+			die("%s: %s", journal, strerror(errno));
+
+		if (pwrite(i % 2 ? fd_sync : fd, buf, len, off) != (ssize_t)len)
+			die("record %" PRIu32 ": write of %" PRIu64 " at %" PRIu64 ": %s", i,
+			    len, off, strerror(errno));
+		if (!(i % 2) && fsync(fd))
+			die("record %" PRIu32 ": fsync: %s", i, strerror(errno));
+		if (dm) {
+			char mark[24];
+
+			snprintf(mark, sizeof(mark), "r%" PRIu32, i);
+			dm_mark(dm, mark);
+		}
+	}
+	fclose(jf);
+	close(fd);
+	close(fd_sync);
+	printf("wrote records %" PRIu32 "..%" PRIu32 "\n", first, first + count - 1);
+}
+
+static int do_verify(int argc, char **argv)
+{
+	uint64_t nsect, s, data, hole, size, errors = 0, checked = 0;
+	uint32_t n, acked, i, *owner;
+	const struct record *r, *fl = NULL;
+	unsigned char *seen;
+	char got[SECTOR], want[SECTOR], old[SECTOR];
+	struct stat st;
+	int fd;
+
+	if (argc != 5)
+		die("usage: verify RAW JOURNAL ACKED");
+	r = load_journal(argv[3], &n);
+	acked = strtoul(argv[4], NULL, 0);
+	if (acked > n)
+		die("%" PRIu32 " records acknowledged, the journal has %" PRIu32, acked, n);
+	if (acked < n)
+		fl = &r[acked + 1];
+	fd = open(argv[2], O_RDONLY);
+	if (fd < 0 || fstat(fd, &st))
+		die("%s: %s", argv[2], strerror(errno));
+	size = st.st_size;
+	nsect = size / SECTOR;
+
+	owner = calloc(nsect, sizeof(*owner));
+	seen = calloc(nsect / 8 + 1, 1);
+	if (!owner || !seen)
+		die("out of memory for %" PRIu64 " sectors", nsect);
+	for (i = 1; i <= n; i++) {
+		if (r[i].off + r[i].len > size)
+			die("record %" PRIu32 " ends past the image's %" PRIu64 " bytes", i, size);
+		if (i > acked)
+			continue;
+		for (s = r[i].off / SECTOR; s < (r[i].off + r[i].len) / SECTOR; s++)
+			owner[s] = i;
+	}
+
+#define REPORT(...) do { if (errors++ < 10) printf(__VA_ARGS__); } while (0)
+	/* Everything outside holes, sector by sector. */
+	for (data = 0; (data = lseek(fd, data, SEEK_DATA)) != (uint64_t)-1; data = hole) {
+		hole = lseek(fd, data, SEEK_HOLE);
+		data &= ~(uint64_t)(SECTOR - 1);
+		for (s = data / SECTOR; s < (hole + SECTOR - 1) / SECTOR && s < nsect; s++) {
+			bool in_flight = fl && s >= fl->off / SECTOR &&
+					 s < (fl->off + fl->len) / SECTOR;
+			uint32_t rec, where[3];
+
+			if (pread(fd, got, SECTOR, s * SECTOR) != SECTOR)
+				die("%s: read at sector %" PRIu64 " failed", argv[2], s);
+			seen[s / 8] |= 1 << (s % 8);
+			checked++;
+			memset(old, 0, SECTOR);
+			if (owner[s])
+				fill_sector(old, owner[s], s);
+			if (!memcmp(got, old, SECTOR))
+				continue;
+			if (in_flight) {
+				fill_sector(want, acked + 1, s);
+				if (!memcmp(got, want, SECTOR))
+					continue;
+			}
+			memcpy(where, got, sizeof(where));
+			rec = where[0] == REC_MAGIC ? where[1] : 0;
+			if (rec) {
+				uint64_t at;
+
+				memcpy(&at, got + 8, sizeof(at));
+				REPORT("sector %" PRIu64 ": holds record %" PRIu32 "'s sector %" PRIu64
+				       "; wanted %s %" PRIu32 "%s\n", s, rec, at,
+				       owner[s] ? "record" : "zeros, record", owner[s],
+				       in_flight ? " or the record in flight" : "");
+			} else {
+				REPORT("sector %" PRIu64 ": holds unknown bytes; wanted %s %" PRIu32 "%s\n",
+				       s, owner[s] ? "record" : "zeros, record", owner[s],
+				       in_flight ? " or the record in flight" : "");
+			}
+		}
+	}
+	/* A hole reads zeros: only sectors no acknowledged record wrote. */
+	for (s = 0; s < nsect; s++) {
+		if (owner[s] && !(seen[s / 8] & (1 << (s % 8))))
+			REPORT("sector %" PRIu64 ": reads zeros (a hole); wanted record %" PRIu32 "\n",
+			       s, owner[s]);
+	}
+	printf("records 1..%" PRIu32 " of %" PRIu32 " acknowledged: %" PRIu64
+	       " sectors with data checked, %" PRIu64 " wrong\n", acked, n, checked, errors);
+	return errors ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "write")) {
+		do_write(argc - 1, argv + 1);
+		return 0;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "verify"))
+		return do_verify(argc, argv);
+	fprintf(stderr, "usage: replay_records write|verify ...\n");
+	return 2;
+}
