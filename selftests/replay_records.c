@@ -5,7 +5,7 @@
  *
  *   replay_records write DEV JOURNAL --count N --span BYTES [--dm NAME]
  *                  [--min BYTES] [--max BYTES] [--align BYTES]
- *                  [--overwrite PERCENT] [--seed S]
+ *                  [--overwrite PERCENT] [--seed S] [--no-sync]
  *   replay_records verify RAW JOURNAL ACKED
  *
  * "write" appends N records to DEV: record i is one direct write of whole
@@ -19,7 +19,8 @@
  * written before the record is) carries over from run to run: numbering
  * continues, and --overwrite makes that share of the records rewrite the
  * place of an earlier one (copy-on-write over a snapshot, rewrites of
- * allocated clusters).
+ * allocated clusters). --no-sync acknowledges records that were never made
+ * durable: the test of the test, whose replay must find them missing.
  *
  * "verify" checks a raw copy of the device's contents at a crash point
  * where records 1..ACKED were acknowledged: each sector holds what the last
@@ -160,13 +161,14 @@ static void do_write(int argc, char **argv)
 		{ "align", required_argument, NULL, 'g' },
 		{ "overwrite", required_argument, NULL, 'o' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "no-sync", no_argument, NULL, 'N' },
 		{ }
 	};
 	uint64_t span = 0, min = 4096, max = 65536, align = 4096, seed = 1, rnd;
 	uint32_t count = 0, overwrite = 0, n, i, first;
 	const char *dm = NULL, *dev, *journal;
 	struct record *r;
-	int fd, fd_sync, opt;
+	int fd, fd_sync, opt, sync = 1;
 	FILE *jf;
 	char *buf;
 
@@ -180,6 +182,7 @@ static void do_write(int argc, char **argv)
 		case 'g': align = strtoull(optarg, NULL, 0); break;
 		case 'o': overwrite = strtoul(optarg, NULL, 0); break;
 		case 'S': seed = strtoull(optarg, NULL, 0); break;
+		case 'N': sync = 0; break;
 		default: exit(2);
 		}
 	}
@@ -195,7 +198,7 @@ static void do_write(int argc, char **argv)
 	if (!jf)
 		die("%s: %s", journal, strerror(errno));
 	fd = open(dev, O_WRONLY | O_DIRECT);
-	fd_sync = open(dev, O_WRONLY | O_DIRECT | O_DSYNC);
+	fd_sync = open(dev, O_WRONLY | O_DIRECT | (sync ? O_DSYNC : 0));
 	if (fd < 0 || fd_sync < 0)
 		die("%s: %s", dev, strerror(errno));
 	if (posix_memalign((void **)&buf, 4096, max))
@@ -226,7 +229,7 @@ static void do_write(int argc, char **argv)
 		if (pwrite(i % 2 ? fd_sync : fd, buf, len, off) != (ssize_t)len)
 			die("record %" PRIu32 ": write of %" PRIu64 " at %" PRIu64 ": %s", i,
 			    len, off, strerror(errno));
-		if (!(i % 2) && fsync(fd))
+		if (sync && !(i % 2) && fsync(fd))
 			die("record %" PRIu32 ": fsync: %s", i, strerror(errno));
 		if (dm) {
 			char mark[24];
