@@ -1,0 +1,85 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# fuzz-images.sh [-k KERNEL] [-n COUNT] [-f FIRST]
+#
+# Mutated images against the driver, in a guest (default: the debug kernel,
+# KASAN + lockdep + kmemleak). Makes the seed images (selftests/
+# fuzz_seeds.sh) and boots a guest that tries images FIRST to
+# FIRST+COUNT-1 (selftests/fuzz_images.sh: attach read-write or read-only,
+# read whole, write a little, flush, detach). A guest that dies (or hangs)
+# is booted again at the next image; the image it died on is kept in
+# build/fuzz-images/kept/. Prints TAP: the harness's own lines for each
+# boot (splats, unloads), then one line with how many images ran and the
+# outcome of each class (refused at attach, by errno; served; I/O error,
+# with the corrupt bit or not); any death, hang or splat fails it.
+
+set -uo pipefail
+. "$(dirname "$0")/../../scripts/lib.sh"
+
+kind=debug
+count=200
+first=0
+while getopts "k:n:f:" opt; do
+	case $opt in
+	k) kind=$OPTARG ;;
+	n) count=$OPTARG ;;
+	f) first=$OPTARG ;;
+	*) sed -n '4,16s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+	esac
+done
+top=$QCOW2_TOP
+base=$top/build/fuzz-images
+rm -rf "$base"
+mkdir -p "$base/kept"
+"$top/selftests/fuzz_seeds.sh" "$base/seeds" > /dev/null || die "making the seed images failed"
+last=$((first + count - 1))
+results=$base/results
+: > "$results"
+boots=0
+fail=0
+next=$first
+while [ "$next" -le "$last" ]; do
+	boots=$((boots + 1))
+	out=$top/build/vm/fuzz-images-$kind
+	# A run of some hundred images takes minutes on the debug kernel.
+	"$top/selftests/vm/run.sh" -q -k "$kind" -o "$out" -t $((600 + (last - next) * 20)) \
+		-c "selftests/fuzz_images.sh $next $last '$base/seeds' /run/qcow2-out/fuzz.log" \
+		> "$base/boot$boots.tap" 2>&1
+	# The harness's verdicts on this boot (splats, the command's status)
+	# count, except that a guest which died on an image is expected to
+	# have died: that is reported below, per image.
+	log=$out/share/fuzz.log
+	[ -r "$log" ] || { echo "not ok - fuzz-images: boot $boots wrote no log"; fail=1; break; }
+	cat "$log" >> "$results"
+	cp "$out"/share/kept-*.qcow2 "$base/kept/" 2>/dev/null
+	died=$(awk '$1 == "start" { s = $2 } $1 == "end" && $2 == s { s = "" } END { print s }' "$log")
+	grep -E '^(not )?ok ' "$base/boot$boots.tap" | sed "s/ - /&fuzz-images boot $boots: /" |
+		{ if [ -n "$died" ]; then sed 's/^not ok/ok/; s/$/ # the guest died on image '"$died"', reported below/'; else cat; fi; }
+	if [ -n "$died" ]; then
+		echo "$died" >> "$base/died"
+		grep "^start $died " "$log" | sed 's/^start/died on/' >> "$results"
+		cp "$out/console.log" "$base/kept/console-$died.log"
+		# The image as the guest had it: the same seed and number make it.
+		seed=$(grep "^start $died " "$log" | awk '{ print $3 }')
+		"$top/selftests/fuzz_mutate" "$base/seeds/$seed" "$base/kept/$died.qcow2" "$died" > /dev/null
+		next=$((died + 1))
+		continue
+	fi
+	ended=$(awk '$1 == "end" { e = $2 } END { print e }' "$log")
+	[ "$ended" = "$last" ] || { echo "not ok - fuzz-images: boot $boots stopped after image ${ended:-none}"; fail=1; break; }
+	next=$((last + 1))
+done
+
+total=$(grep -c '^end ' "$results")
+classes=$(awk '$1 == "end" { n[$3]++ } END { for (c in n) printf "%s %d, ", c, n[c] }' "$results" | sed 's/, $//')
+bad=$(grep -cE '^(died on|hang|splat) ' "$results")
+echo "# $total images (from $(ls "$base/seeds"/*.qcow2 | wc -l) seeds), $boots boots: $classes"
+if [ "$bad" != 0 ]; then
+	grep -E '^(died on|hang|splat) ' "$results" | sed 's/^/# /'
+	echo "not ok - fuzz-images: $bad images killed the guest, hung or left a splat (kept in $base/kept)"
+	fail=1
+elif [ $fail = 0 ]; then
+	echo "ok - fuzz-images: $total mutated images on $kind, none killed the guest, hung or left a splat"
+fi
+exit $fail
