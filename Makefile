@@ -58,7 +58,7 @@ tools: qcow2ctl unit-build
 
 KSFT_DIR = $(shell scripts/linux-src.sh)/tools/testing/selftests
 selftests/unit/format_test: selftests/unit/format_test.c $(FORMAT_SRC)
-	$(CC) $(UNIT_CFLAGS) -I$(KSFT_DIR) -o $@ $< driver/qcow2_format.c
+	$(CC) $(UNIT_CFLAGS) -I$(KSFT_DIR) -o $@ $< driver/qcow2_format.c -lz
 
 selftests/unit/mkimage: selftests/unit/mkimage.c $(FORMAT_SRC)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< driver/qcow2_format.c
