@@ -702,8 +702,15 @@ int qcow2_l2e_check(u64 l2e, u64 bitmap, bool extl2, u32 version,
 	u64 off = l2e & QCOW2_L2E_OFFSET_MASK;
 	u64 reserved = QCOW2_L2E_RESERVED_MASK;
 
-	if (l2e & QCOW2_OFLAG_COMPRESSED)
+	if (l2e & QCOW2_OFLAG_COMPRESSED) {
+		/* No subclusters: the spec reserves the bitmap, QEMU refuses it. */
+		if (extl2 && bitmap)
+			return qcow2_fail(err, EINVAL,
+					  "compressed L2 entry 0x%llx has a subcluster bitmap (0x%llx)",
+					  (unsigned long long)l2e,
+					  (unsigned long long)bitmap);
 		return 0;
+	}
 	/* Bit 0 means "zero" only in version 3 without extended L2. */
 	if (version < 3 || extl2)
 		reserved |= QCOW2_OFLAG_ZERO;

@@ -326,7 +326,8 @@ static inline enum qcow2_map qcow2_l2e_map(u64 l2e, u64 bitmap, bool extl2,
 /*
  * Check an L2 entry read from an image before anything uses it: reserved
  * bits clear, host cluster aligned and below @file_end, bitmap consistent.
- * Compressed entries are left to the code that reads them.
+ * Of a compressed entry only the bitmap is checked (it must be 0); its
+ * descriptor is left to qcow2_l2e_compressed(), for the code that reads it.
  */
 int qcow2_l2e_check(u64 l2e, u64 bitmap, bool extl2, u32 version,
 		    u32 cluster_bits, u64 file_end, struct qcow2_err *err);

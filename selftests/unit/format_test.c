@@ -843,4 +843,43 @@ TEST(compressed_fixtures)
 	EXPECT_LT(0, images) TH_LOG("no images in %s", dir);
 }
 
+/*
+ * Regressions found by the fuzz targets (selftests/fuzz/). Each input is
+ * the target's reproducer, minimized by libFuzzer (-minimize_crash=1), in
+ * that target's input layout (the comment at the top of fuzz_TARGET.c).
+ */
+
+/*
+ * fuzz_entries: a compressed entry of an extended L2 table passed
+ * qcow2_l2e_check with a subcluster bitmap, which the check returned
+ * before looking at. Compressed clusters have no subclusters: the spec
+ * reserves their bitmap and QEMU calls such an entry invalid. Input:
+ * be64 file size, cluster_bits 0xff (folded to 17), flags 0xff (version
+ * 3, extended L2), the entry (compressed, and COPIED), its bitmap.
+ */
+TEST(fuzz_entries_compressed_bitmap)
+{
+	static const u8 in[] = {
+		0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	};
+	u64 file_size = qcow2_get_be64(in), l2e = qcow2_get_be64(in + 10);
+	u64 bitmap = qcow2_get_be64(in + 18);
+	struct qcow2_compressed c;
+	struct qcow2_err err;
+
+	ASSERT_EQ(26, sizeof(in));
+	EXPECT_EQ(-EINVAL, qcow2_l2e_check(l2e, bitmap, true, 3, 17, file_size,
+					   &err));
+	EXPECT_NE(NULL, strstr(err.msg, "subcluster bitmap"));
+	/* Without the bitmap the descriptor is qcow2_l2e_compressed's... */
+	EXPECT_EQ(0, qcow2_l2e_check(l2e, 0, true, 3, 17, file_size, &err));
+	/* ...which refuses this one for its COPIED flag. */
+	EXPECT_EQ(-EINVAL, qcow2_l2e_compressed(l2e, 17, file_size, &c, &err));
+	EXPECT_NE(NULL, strstr(err.msg, "COPIED"));
+	/* A standard L2 entry has no bitmap to look at. */
+	EXPECT_EQ(0, qcow2_l2e_check(l2e, bitmap, false, 3, 17, file_size, &err));
+}
+
 TEST_HARNESS_MAIN
