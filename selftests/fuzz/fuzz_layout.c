@@ -12,7 +12,8 @@
  * table growth be64 old table entries, be64 first free cluster, be64
  * cluster needed (cluster_bits and refcount_order folded into the valid
  * range, as the driver has them); then be64 and be64 for
- * qcow2_cluster_bits and qcow2_refcount_order.
+ * qcow2_cluster_bits and qcow2_refcount_order; then u8 N: if not 0, the
+ * Nth write of the image and every later one fails.
  *
  * Invariants: a layout that create_check accepts lays its structures out
  * in the documented order, each right after the previous, with counts that
@@ -22,7 +23,9 @@
  * writes decodes, passes qcow2_header_check against that length and says
  * what was asked, with well-formed extensions; small images are written
  * whole and their tables walked: every entry passes the driver's checks,
- * every used cluster has refcount 1 and no other cluster one. A growth plan
+ * every used cluster has refcount 1 and no other cluster one; a failing
+ * write fails the writer with its error, and nothing is written after it
+ * (the header last, so a partial image has no magic). A growth plan
  * covers the new table and blocks and the cluster asked for, doubles, and
  * is refused with EFBIG only when no table within the limit could do.
  */
@@ -36,6 +39,8 @@ typedef unsigned __int128 u128;
 struct mem {
 	u8 *img;
 	u64 len;
+	u32 writes;
+	u32 fail_at;	/* this write and all after it fail; 0: none */
 };
 
 static int mem_write(void *ctx, const void *buf, size_t len, u64 pos)
@@ -44,6 +49,10 @@ static int mem_write(void *ctx, const void *buf, size_t len, u64 pos)
 
 	/* The writers stay inside the layout's clusters. */
 	FUZZ_ASSERT((u128)pos + len <= m->len);
+	/* ...and stop at the first failure. */
+	FUZZ_ASSERT(!m->fail_at || m->writes < m->fail_at);
+	if (++m->writes == m->fail_at)
+		return -EIO;
 	memcpy(m->img + pos, buf, len);
 	return 0;
 }
@@ -164,7 +173,7 @@ static void check_tables(const struct qcow2_create_params *p,
 	}
 }
 
-static void check_layout(const struct qcow2_create_params *p)
+static void check_layout(const struct qcow2_create_params *p, u32 fail_at)
 {
 	struct qcow2_err err = { { 0 } }, err2 = { { 0 } };
 	struct qcow2_layout l;
@@ -262,12 +271,21 @@ static void check_layout(const struct qcow2_create_params *p)
 	};
 	w.buf = malloc(cs);
 	FUZZ_ASSERT(w.buf);
-	if (m.len > cs)
-		FUZZ_ASSERT(qcow2_write_metadata(&w) == 0);
-	FUZZ_ASSERT(qcow2_write_header(&w) == 0);
-	check_header(p, &l, m.img);
-	if (m.len > cs)
-		check_tables(p, &l, m.img, m.len);
+	m.writes = 0;
+	m.fail_at = fail_at;
+	if (m.len > cs) {
+		ret = qcow2_write_metadata(&w);
+		FUZZ_ASSERT(ret == (fail_at && m.writes >= fail_at ? -EIO : 0));
+	}
+	if (!ret) {
+		ret = qcow2_write_header(&w);
+		FUZZ_ASSERT(ret == (fail_at && m.writes >= fail_at ? -EIO : 0));
+	}
+	if (!ret) {
+		check_header(p, &l, m.img);
+		if (m.len > cs)
+			check_tables(p, &l, m.img, m.len);
+	}
 	free(w.buf);
 	free(m.img);
 }
@@ -355,6 +373,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	struct qcow2_create_params p = { 0 };
 	u32 flags, cb, ext;
 	u64 old, at, need, bytes, bits;
+	u32 fail_at;
 
 	if (!backing[0]) {
 		memset(backing, 'b', QCOW2_MAX_BACKING_NAME);
@@ -375,8 +394,9 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	need = fuzz_take(&in, 8);
 	bytes = fuzz_take(&in, 8);
 	bits = fuzz_take(&in, 8);
+	fail_at = fuzz_take(&in, 1);
 
-	check_layout(&p);
+	check_layout(&p, fail_at);
 
 	cb = fuzz_cluster_bits(p.cluster_bits);
 	check_grow(cb, p.refcount_order % (QCOW2_MAX_REFCOUNT_ORDER + 1), old,

@@ -39,7 +39,7 @@ declare -A runs=(
 # The longest input each target reads (4 KiB tables and their parameters).
 declare -A max_len=(
 	[header]=4104 [snapshot]=8201 [entries]=4106
-	[refcount]=4105 [layout]=64 [compressed]=4105
+	[refcount]=4105 [layout]=65 [compressed]=4105
 )
 targets=(header snapshot entries refcount layout compressed)
 
