@@ -10,7 +10,7 @@
  *
  * Invariants: a decoded header is version 2 (with the implicit values of
  * version 3's fields) or 3, and encoding it gives back the bytes of every
- * field it keeps; a header qcow2_header_check accepts has every offset and
+ * field it keeps, into a buffer long enough and into no other; a header qcow2_header_check accepts has every offset and
  * size within the bounds the spec and QEMU's limits set, its tables inside
  * the file and apart; a refusal names an errno and a reason.
  */
@@ -37,6 +37,8 @@ static void check_roundtrip(const struct qcow2_header *h, const u8 *buf,
 	FUZZ_ASSERT(n == (h->version == 2 ? QCOW2_V2_HEADER_LEN :
 			  h->header_length > QCOW2_V3_MIN_HEADER_LEN ?
 			  h->header_length : QCOW2_V3_MIN_HEADER_LEN));
+	/* A buffer one byte short gets nothing. */
+	FUZZ_ASSERT(qcow2_header_encode(h, encoded, n - 1) == 0);
 	/* Only the compression type byte is kept of what follows byte 104. */
 	kept = h->version == 2 ? QCOW2_V2_HEADER_LEN :
 	       h->header_length > QCOW2_V3_MIN_HEADER_LEN ?
