@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# selftests/fuzz/run.sh [-t SECONDS]
+# selftests/fuzz/run.sh [-t SECONDS] [TARGET...]
 #
 # The libFuzzer targets of the format code (selftests/fuzz/fuzz_*.c), one
 # TAP line each. Builds them into build/fuzz/ if needed and makes their
@@ -20,6 +20,8 @@
 # A crash, a sanitizer report or a violated invariant is "not ok" with the
 # reproducer, written to build/fuzz/artifacts-TARGET/crash-*, and its stack.
 # Reproduce it with: build/fuzz/fuzz_TARGET build/fuzz/artifacts-TARGET/crash-*
+# TARGET... limits the run to those targets (header, snapshot, entries,
+# refcount, layout, compressed).
 
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,14 +29,15 @@ out=$top/build/fuzz
 
 time=
 if [ "${1:-}" = -t ]; then
-	time=${2:?usage: run.sh [-t SECONDS]}
+	time=${2:?usage: run.sh [-t SECONDS] [TARGET...]}
+	shift 2
 fi
 
 # Inputs per target in the regression run: each about 8 s on the
 # project's machine (see README), seeds included.
 declare -A runs=(
-	[header]=2000000 [snapshot]=2000000 [entries]=400000
-	[refcount]=100000 [layout]=150000 [compressed]=1000000
+	[header]=2000000 [snapshot]=2000000 [entries]=200000
+	[refcount]=50000 [layout]=100000 [compressed]=500000
 )
 # The longest input each target reads (4 KiB tables and their parameters).
 declare -A max_len=(
@@ -42,6 +45,7 @@ declare -A max_len=(
 	[refcount]=4105 [layout]=65 [compressed]=4105
 )
 targets=(header snapshot entries refcount layout compressed)
+[ $# -gt 0 ] && targets=("$@")
 
 if ! make -s -C "$top" fuzz-build > "$out.build.log" 2>&1 ||
    ! "$top/selftests/fuzz/corpus.sh" "$out" > "$out.corpus.log" 2>&1; then
@@ -51,8 +55,12 @@ if ! make -s -C "$top" fuzz-build > "$out.build.log" 2>&1 ||
 	exit 1
 fi
 
-export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+# Stacks with function names and lines: llvm-14's symbolizer, which is
+# not on PATH unless Debian's "llvm" package is installed too.
+sym=/usr/lib/llvm-14/bin/llvm-symbolizer
+[ -x "$sym" ] && export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-$sym}
 
 echo "1..${#targets[@]}"
 n=0 failed=0 summary=
@@ -81,14 +89,19 @@ for t in "${targets[@]}"; do
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 	[ -z "$time" ] && rm -rf "$corpus"
 	if [ $rc = 0 ]; then
-		echo "ok $n - $t: ${execs:-?} inputs in $secs s, $(ls "$seeds" | wc -l) seeds"
+		echo "ok $n - $t # ${execs:-?} inputs in $secs s, $(ls "$seeds" | wc -l) seeds"
 	else
 		failed=1
 		repro=$(sed -n 's/.*Test unit written to //p' "$log" | tail -n 1)
-		echo "not ok $n - $t: ${repro:+reproducer ${repro#"$top"/}}${repro:-exit status $rc, no reproducer} (log ${log#"$top"/})"
+		if [ -n "$repro" ]; then
+			repro="reproducer ${repro#"$top"/}"
+		else
+			repro="exit status $rc, no reproducer"
+		fi
+		echo "not ok $n - $t # $repro, log ${log#"$top"/}"
 		# The report: what was violated, and the stack of the project's
 		# own code, without libFuzzer's progress lines and frames.
-		grep -E 'invariant violated|ERROR:|runtime error|SUMMARY|^ *#[0-9]+ .*(selftests|driver)/' "$log" |
+		grep -E 'invariant violated|ERROR:|runtime error|allocated by|freed by|SUMMARY|^ *#[0-9]+ .*(selftests|driver)/' "$log" |
 			sed "s|$top/||g; s/^/# /" | head -n 40
 	fi
 	summary+=$(printf '%-12s %12s executions in %5s s, corpus %s\n' "$t" \
