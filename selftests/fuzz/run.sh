@@ -48,11 +48,12 @@ declare -A max_len=(
 targets=(header snapshot entries refcount layout compressed)
 [ $# -gt 0 ] && targets=("$@")
 
-if ! make -s -C "$top" fuzz-build > "$out.build.log" 2>&1 ||
-   ! "$top/selftests/fuzz/corpus.sh" "$out" > "$out.corpus.log" 2>&1; then
+mkdir -p "$out"
+if ! make -s -C "$top" fuzz-build > "$out/build.log" 2>&1 ||
+   ! "$top/selftests/fuzz/corpus.sh" "$out" > "$out/corpus.log" 2>&1; then
 	echo "1..1"
 	echo "not ok - fuzz targets and seed corpus"
-	sed 's/^/# /' "$out.build.log" "$out.corpus.log" 2>/dev/null | tail -n 40
+	cat "$out/build.log" "$out/corpus.log" 2>/dev/null | tail -n 40 | sed 's/^/# /'
 	exit 1
 fi
 
