@@ -15,6 +15,9 @@
 #   make bench          fio against loop and qemu-nbd, creation time and memory
 #                       in a guest; writes bench/results.md and results.png
 #   make unit           host-side unit tests of the on-disk format code
+#   make fuzz           libFuzzer over the format code, FUZZ_TIME seconds per
+#                       target (default 300), growing build/fuzz/corpus-*/
+#   make fuzz-build     just build the fuzz targets
 #   make deps           install the Debian packages the project needs
 #   make install        install qcow2.ko (for modprobe) and qcow2ctl
 #   make clean
@@ -58,7 +61,7 @@ tools: qcow2ctl unit-build
 
 KSFT_DIR = $(shell scripts/linux-src.sh)/tools/testing/selftests
 selftests/unit/format_test: selftests/unit/format_test.c $(FORMAT_SRC)
-	$(CC) $(UNIT_CFLAGS) -I$(KSFT_DIR) -o $@ $< driver/qcow2_format.c
+	$(CC) $(UNIT_CFLAGS) -I$(KSFT_DIR) -o $@ $< driver/qcow2_format.c -lz
 
 selftests/unit/mkimage: selftests/unit/mkimage.c $(FORMAT_SRC)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< driver/qcow2_format.c
@@ -67,6 +70,29 @@ unit-build: selftests/unit/format_test selftests/unit/mkimage
 
 unit: unit-build
 	selftests/unit/run.sh
+
+# libFuzzer targets of the format code (selftests/fuzz/), with ASan and
+# UBSan; everything they make stays in build/fuzz/.
+FUZZ_CC ?= clang-14
+FUZZ_CFLAGS := -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all -Idriver -Iuserspace
+FUZZ_TARGETS := header snapshot entries refcount layout compressed
+FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+FUZZ_TIME ?= 300
+
+build/fuzz/fuzz_%: selftests/fuzz/fuzz_%.c selftests/fuzz/fuzz.h $(FORMAT_SRC)
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< driver/qcow2_format.c
+
+# The seed extractor runs on qemu-img's images, not under the fuzzer.
+build/fuzz/seeds: selftests/fuzz/seeds.c $(FORMAT_SRC)
+	@mkdir -p build/fuzz
+	$(CC) $(USER_CFLAGS) -Idriver -Iuserspace -o $@ $< driver/qcow2_format.c
+
+fuzz-build: $(FUZZ_BINS) build/fuzz/seeds
+
+fuzz: fuzz-build
+	selftests/fuzz/run.sh -t $(FUZZ_TIME)
 
 deps:
 	scripts/deps.sh
@@ -93,4 +119,4 @@ clean:
 	rm -rf build qcow2.ko userspace/qcow2ctl selftests/unit/format_test selftests/unit/mkimage
 	$(MAKE) -s -C selftests clean
 
-.PHONY: all module splat qcow2ctl tools unit-build unit deps install check check-full demo bench clean
+.PHONY: all module splat qcow2ctl tools unit-build unit fuzz-build fuzz deps install check check-full demo bench clean

@@ -702,8 +702,15 @@ int qcow2_l2e_check(u64 l2e, u64 bitmap, bool extl2, u32 version,
 	u64 off = l2e & QCOW2_L2E_OFFSET_MASK;
 	u64 reserved = QCOW2_L2E_RESERVED_MASK;
 
-	if (l2e & QCOW2_OFLAG_COMPRESSED)
+	if (l2e & QCOW2_OFLAG_COMPRESSED) {
+		/* No subclusters: the spec reserves the bitmap, QEMU refuses it. */
+		if (extl2 && bitmap)
+			return qcow2_fail(err, EINVAL,
+					  "compressed L2 entry 0x%llx has a subcluster bitmap (0x%llx)",
+					  (unsigned long long)l2e,
+					  (unsigned long long)bitmap);
 		return 0;
+	}
 	/* Bit 0 means "zero" only in version 3 without extended L2. */
 	if (version < 3 || extl2)
 		reserved |= QCOW2_OFLAG_ZERO;
@@ -729,6 +736,50 @@ int qcow2_l2e_check(u64 l2e, u64 bitmap, bool extl2, u32 version,
 		return qcow2_fail(err, EINVAL,
 				  "subcluster bitmap 0x%llx marks subclusters allocated without a host cluster",
 				  (unsigned long long)bitmap);
+	return 0;
+}
+
+int qcow2_l2e_compressed(u64 l2e, u32 cluster_bits, u64 file_end,
+			 struct qcow2_compressed *c, struct qcow2_err *err)
+{
+	u32 x = qcow2_compressed_offset_bits(cluster_bits);
+	u64 desc = l2e & ~(QCOW2_OFLAG_COPIED | QCOW2_OFLAG_COMPRESSED);
+	u64 off = desc & ((1ULL << x) - 1);
+	u64 last;
+	u32 sectors;
+
+	if (!(l2e & QCOW2_OFLAG_COMPRESSED))
+		return qcow2_fail(err, EINVAL, "L2 entry 0x%llx is not compressed",
+				  (unsigned long long)l2e);
+	if (l2e & QCOW2_OFLAG_COPIED)
+		return qcow2_fail(err, EINVAL,
+				  "compressed L2 entry 0x%llx has the COPIED flag set",
+				  (unsigned long long)l2e);
+	/* With small clusters the offset field reaches past bit 55. */
+	if (off >= QCOW2_MAX_HOST_OFFSET)
+		return qcow2_fail(err, EINVAL,
+				  "compressed cluster at 0x%llx is out of range",
+				  (unsigned long long)off);
+	if (off < 1ULL << cluster_bits)
+		return qcow2_fail(err, EINVAL,
+				  "compressed cluster at 0x%llx overlaps the header cluster",
+				  (unsigned long long)off);
+	/*
+	 * The data must start inside the file and so must its last sector;
+	 * the file may end inside that sector (see struct qcow2_compressed).
+	 * At most 2^(cluster_bits - 8) sectors, two clusters' worth: no
+	 * overflow, as off < 2^56.
+	 */
+	sectors = (desc >> x) + 1;
+	last = (off & ~511ULL) + (u64)(sectors - 1) * 512;
+	if (off >= file_end || last >= file_end)
+		return qcow2_fail(err, EINVAL,
+				  "compressed cluster at 0x%llx (%u sectors) extends past the end of the file (%llu bytes)",
+				  (unsigned long long)off, sectors,
+				  (unsigned long long)file_end);
+	c->offset = off;
+	c->sectors = sectors;
+	c->bytes = sectors * 512 - (off & 511);
 	return 0;
 }
 

@@ -326,10 +326,49 @@ static inline enum qcow2_map qcow2_l2e_map(u64 l2e, u64 bitmap, bool extl2,
 /*
  * Check an L2 entry read from an image before anything uses it: reserved
  * bits clear, host cluster aligned and below @file_end, bitmap consistent.
- * Compressed entries are left to the code that reads them.
+ * Of a compressed entry only the bitmap is checked (it must be 0); its
+ * descriptor is left to qcow2_l2e_compressed(), for the code that reads it.
  */
 int qcow2_l2e_check(u64 l2e, u64 bitmap, bool extl2, u32 version,
 		    u32 cluster_bits, u64 file_end, struct qcow2_err *err);
+
+/*
+ * A compressed cluster descriptor (bits 0..61 of an L2 entry with
+ * QCOW2_OFLAG_COMPRESSED): its low 62 - (cluster_bits - 8) bits are the
+ * host byte offset of the compressed data, the bits above them up to 61
+ * the number of 512-byte sectors it takes beyond the one holding that
+ * offset. The wider the cluster, the more sectors its data may need.
+ */
+static inline u32 qcow2_compressed_offset_bits(u32 cluster_bits)
+{
+	return 62 - (cluster_bits - 8);
+}
+
+/**
+ * struct qcow2_compressed - where the data of a compressed cluster lies
+ * @offset: host byte offset of its first byte, aligned to nothing
+ * @sectors: the 512-byte sectors it touches, from the one holding @offset
+ * @bytes: from @offset to the end of the last of those sectors
+ *
+ * The data ends somewhere inside the last sector (decompression stops when
+ * it has produced a cluster), where the next compressed cluster may begin.
+ * The file itself may end inside that sector too: qemu-io's "write -c"
+ * leaves it so, and QEMU reads the missing tail as zeros.
+ */
+struct qcow2_compressed {
+	u64 offset;
+	u32 sectors;
+	u32 bytes;
+};
+
+/*
+ * Decode the compressed L2 entry @l2e of an image with @cluster_bits (a
+ * validated header's) and check it: COPIED clear (a compressed cluster is
+ * never written in place), the data past the header cluster, below the
+ * host offset limit, and no sector of it past the end of the file.
+ */
+int qcow2_l2e_compressed(u64 l2e, u32 cluster_bits, u64 file_end,
+			 struct qcow2_compressed *c, struct qcow2_err *err);
 
 /**
  * struct qcow2_reftable_grow - where a grown refcount table goes

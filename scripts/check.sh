@@ -152,6 +152,9 @@ fi
 section "unit tests (host)"
 tap "unit" selftests/unit/run.sh
 
+section "fuzzing regression (host)"
+tap "fuzz" selftests/fuzz/run.sh
+
 for k in "${stock[@]}"; do
 	section "selftests in the $k guest"
 	tests=()

@@ -12,6 +12,11 @@ packages=(
 	# building the module, the tools and the debug kernel
 	gcc make libc6-dev bc flex bison libelf-dev libssl-dev dwarves kmod
 	cpio xz-utils perl
+	# the host unit tests inflate qemu-img's compressed clusters
+	zlib1g-dev
+	# the fuzz targets: libFuzzer and the sanitizers' runtime, and the
+	# symbolizer for their stacks
+	clang-14 libclang-rt-14-dev llvm-14
 	# the kernels the module is tested on, their headers, and the source
 	# of the debug kernel and of the kselftest harness
 	linux-image-amd64 linux-headers-amd64

@@ -6,12 +6,17 @@
  * With QCOW2_FIXTURES set to a directory of images made by qemu-img (see
  * run.sh), every image there must decode and validate, and its name
  * "vV-cB-rO[-...].qcow2" gives the version, cluster_bits and refcount_order
- * expected.
+ * expected. With QCOW2_COMPRESSED set to a directory of images with
+ * compressed clusters, each with the guest clusters qemu-img map reports
+ * compressed (NAME.map) and its content (NAME.raw), every compressed entry
+ * must decode inside the file and deflate ones must inflate to the content.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include "qcow2_format.h"
 #include "kselftest_harness.h"
@@ -585,6 +590,296 @@ TEST(l2_entries)
 	EXPECT_EQ(-EINVAL, qcow2_l2e_check(0, 0x1ULL, true, 3, 16, end, &err));
 	EXPECT_EQ(-EINVAL, qcow2_l2e_check(0x50000 | QCOW2_OFLAG_ZERO, 0, true,
 					   3, 16, end, &err));
+}
+
+/* Compressed cluster descriptors, laid out by hand. */
+TEST(compressed_descriptor)
+{
+	const u64 end = 1ULL << 30;
+	struct qcow2_compressed c;
+	struct qcow2_err err;
+
+	/* 64 KiB clusters: 54 bits of offset, 8 of additional sectors. */
+	EXPECT_EQ(54, qcow2_compressed_offset_bits(16));
+	ASSERT_EQ(0, qcow2_l2e_compressed(QCOW2_OFLAG_COMPRESSED | 3ULL << 54 |
+					  0x50123, 16, end, &c, &err))
+		TH_LOG("%s", err.msg);
+	EXPECT_EQ(0x50123, c.offset);
+	EXPECT_EQ(4, c.sectors);
+	EXPECT_EQ(4 * 512 - 0x123, c.bytes);
+	/* Sector counts are not offset bits: the largest count, 255 + 1. */
+	ASSERT_EQ(0, qcow2_l2e_compressed(QCOW2_OFLAG_COMPRESSED | 0xffULL << 54 |
+					  0x50000, 16, end, &c, &err));
+	EXPECT_EQ(256, c.sectors);
+	EXPECT_EQ(128 * 1024, c.bytes);
+
+	/* 512-byte clusters: 61 bits of offset, one bit of sectors. */
+	EXPECT_EQ(61, qcow2_compressed_offset_bits(9));
+	ASSERT_EQ(0, qcow2_l2e_compressed(QCOW2_OFLAG_COMPRESSED | 1ULL << 61 |
+					  0x7ff, 9, end, &c, &err));
+	EXPECT_EQ(0x7ff, c.offset);
+	EXPECT_EQ(2, c.sectors);
+	EXPECT_EQ(2 * 512 - 0x1ff, c.bytes);
+	/* ...whose offset bits 56..60 must be clear. */
+	EXPECT_EQ(-EINVAL, qcow2_l2e_compressed(QCOW2_OFLAG_COMPRESSED | 1ULL << 58 |
+						0x800, 9, ~0ULL, &c, &err));
+	EXPECT_NE(NULL, strstr(err.msg, "out of range"));
+	ASSERT_EQ(0, qcow2_l2e_compressed(QCOW2_OFLAG_COMPRESSED |
+					  (QCOW2_MAX_HOST_OFFSET - 1), 9, ~0ULL,
+					  &c, &err));
+
+	/* 2 MiB clusters: 49 bits of offset; at most two clusters of data. */
+	EXPECT_EQ(49, qcow2_compressed_offset_bits(21));
+	ASSERT_EQ(0, qcow2_l2e_compressed(QCOW2_OFLAG_COMPRESSED | 0x1fffULL << 49 |
+					  0x200000, 21, end, &c, &err));
+	EXPECT_EQ(8192, c.sectors);
+	EXPECT_EQ(4 * MiB, c.bytes);
+
+	EXPECT_EQ(-EINVAL, qcow2_l2e_compressed(0x50000, 16, end, &c, &err));
+	EXPECT_NE(NULL, strstr(err.msg, "not compressed"));
+	EXPECT_EQ(-EINVAL, qcow2_l2e_compressed(QCOW2_OFLAG_COMPRESSED |
+						QCOW2_OFLAG_COPIED | 0x50000,
+						16, end, &c, &err));
+	EXPECT_NE(NULL, strstr(err.msg, "COPIED"));
+	EXPECT_EQ(-EINVAL, qcow2_l2e_compressed(QCOW2_OFLAG_COMPRESSED, 16, end,
+						&c, &err));
+	EXPECT_NE(NULL, strstr(err.msg, "header cluster"));
+	EXPECT_EQ(-EINVAL, qcow2_l2e_compressed(QCOW2_OFLAG_COMPRESSED | 0xfe00,
+						16, end, &c, &err));
+	EXPECT_NE(NULL, strstr(err.msg, "header cluster"));
+
+	/*
+	 * The end of the file: the data must start inside it, and so must its
+	 * last sector, which the file may end inside (qemu-io "write -c").
+	 */
+	EXPECT_EQ(-EINVAL, qcow2_l2e_compressed(QCOW2_OFLAG_COMPRESSED | 0x50000,
+						16, 0x50000, &c, &err));
+	EXPECT_NE(NULL, strstr(err.msg, "past the end of the file"));
+	EXPECT_EQ(0, qcow2_l2e_compressed(QCOW2_OFLAG_COMPRESSED | 0x50000, 16,
+					  0x50001, &c, &err));
+	EXPECT_EQ(-EINVAL, qcow2_l2e_compressed(QCOW2_OFLAG_COMPRESSED | 0x501f0,
+						16, 0x501f0, &c, &err));
+	EXPECT_EQ(-EINVAL, qcow2_l2e_compressed(QCOW2_OFLAG_COMPRESSED | 1ULL << 54 |
+						0x50000, 16, 0x50200, &c, &err));
+	EXPECT_EQ(0, qcow2_l2e_compressed(QCOW2_OFLAG_COMPRESSED | 1ULL << 54 |
+					  0x50000, 16, 0x50201, &c, &err));
+	/* ...a compressed entry passes qcow2_l2e_check, which leaves it here. */
+	EXPECT_EQ(0, qcow2_l2e_check(QCOW2_OFLAG_COMPRESSED | 0x50000, 0, false, 3,
+				     16, end, &err));
+}
+
+static u8 *read_whole(const char *path, size_t *len)
+{
+	struct stat st;
+	u8 *buf;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) || !(buf = malloc(st.st_size + 1)) ||
+	    pread(fd, buf, st.st_size, 0) != st.st_size) {
+		close(fd);
+		return NULL;
+	}
+	close(fd);
+	*len = st.st_size;
+	return buf;
+}
+
+/* Inflate what QEMU wrote with raw deflate, as QEMU reads it. */
+static int inflate_cluster(const u8 *in, size_t in_len, u8 *out,
+			   size_t out_len)
+{
+	z_stream z = { 0 };
+	int ret;
+
+	if (inflateInit2(&z, -12) != Z_OK)
+		return -1;
+	z.next_in = (u8 *)in;
+	z.avail_in = in_len;
+	z.next_out = out;
+	z.avail_out = out_len;
+	ret = inflate(&z, Z_FINISH);
+	inflateEnd(&z);
+	/* QEMU accepts a stream that stops once it has filled the cluster. */
+	return ret == Z_STREAM_END || (ret == Z_BUF_ERROR && !z.avail_out) ?
+	       0 : -1;
+}
+
+/*
+ * Images made by qemu-img convert -c and qemu-io write -c (run.sh): walk
+ * every L2 table, decode every compressed entry, and hold the result
+ * against the file, qemu-img map and the image's content.
+ */
+TEST(compressed_fixtures)
+{
+	const char *dir = getenv("QCOW2_COMPRESSED");
+	struct dirent *de;
+	int images = 0;
+	DIR *d;
+
+	if (!dir)
+		SKIP(return, "QCOW2_COMPRESSED not set (selftests/unit/run.sh sets it)");
+	d = opendir(dir);
+	ASSERT_NE(NULL, d);
+	while ((de = readdir(d))) {
+		size_t img_len, raw_len, map_len, name_len = strlen(de->d_name);
+		u64 cs, esz, l1i, j, guest, mapped = 0, found = 0;
+		struct qcow2_err err = { { 0 } };
+		char path[4096], *line, *save;
+		u8 *img, *raw, *out;
+		struct qcow2_header h;
+		char *map;
+		bool extl2;
+
+		if (name_len < 6 || strcmp(de->d_name + name_len - 6, ".qcow2"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		img = read_whole(path, &img_len);
+		ASSERT_NE(NULL, img) TH_LOG("%s", path);
+		snprintf(path, sizeof(path), "%s/%.*s.raw", dir,
+			 (int)name_len - 6, de->d_name);
+		raw = read_whole(path, &raw_len);
+		ASSERT_NE(NULL, raw) TH_LOG("%s", path);
+		snprintf(path, sizeof(path), "%s/%.*s.map", dir,
+			 (int)name_len - 6, de->d_name);
+		line = (char *)read_whole(path, &map_len);
+		ASSERT_NE(NULL, line) TH_LOG("%s", path);
+		/* One guest offset a line; "\nOFFSET\n" finds one whole. */
+		map = malloc(map_len + 3);
+		ASSERT_NE(NULL, map);
+		map[0] = '\n';
+		memcpy(map + 1, line, map_len);
+		strcpy(map + 1 + map_len, "\n");
+		free(line);
+
+		ASSERT_EQ(0, qcow2_header_decode(&h, img, img_len, &err))
+			TH_LOG("%s: %s", de->d_name, err.msg);
+		ASSERT_EQ(0, qcow2_header_check(&h, img_len, &err))
+			TH_LOG("%s: %s", de->d_name, err.msg);
+		cs = 1ULL << h.cluster_bits;
+		extl2 = h.incompatible_features & QCOW2_INCOMPAT_EXTL2;
+		esz = qcow2_l2_entry_bytes(extl2);
+		out = malloc(cs);
+		ASSERT_NE(NULL, out);
+
+		for (l1i = 0; l1i < h.l1_size; l1i++) {
+			u64 l1e = qcow2_get_be64(img + h.l1_table_offset + l1i * 8);
+			u64 l2 = l1e & QCOW2_L1E_OFFSET_MASK;
+
+			ASSERT_EQ(0, qcow2_l1e_check(l1e, h.cluster_bits, img_len,
+						     &err)) TH_LOG("%s", err.msg);
+			if (!l2)
+				continue;
+			for (j = 0; j < cs / esz; j++) {
+				const u8 *e = img + l2 + j * esz;
+				u64 l2e = qcow2_get_be64(e);
+				u64 bitmap = extl2 ? qcow2_get_be64(e + 8) : 0;
+				struct qcow2_compressed c;
+				char want[32];
+
+				guest = ((l1i * (cs / esz)) + j) * cs;
+				snprintf(want, sizeof(want), "\n%llu\n",
+					 (unsigned long long)guest);
+				ASSERT_EQ(0, qcow2_l2e_check(l2e, bitmap, extl2,
+							     h.version,
+							     h.cluster_bits,
+							     img_len, &err))
+					TH_LOG("%s: %s", de->d_name, err.msg);
+				if (!(l2e & QCOW2_OFLAG_COMPRESSED)) {
+					/* qemu-img map reports no other cluster compressed. */
+					EXPECT_EQ(NULL, strstr(map, want))
+						TH_LOG("%s: %llu", de->d_name,
+						       (unsigned long long)guest);
+					continue;
+				}
+				found++;
+				EXPECT_EQ(0, bitmap);
+				EXPECT_NE(NULL, strstr(map, want))
+					TH_LOG("%s: guest %llu compressed, not for qemu-img map",
+					       de->d_name, (unsigned long long)guest);
+				ASSERT_EQ(0, qcow2_l2e_compressed(l2e, h.cluster_bits,
+								  img_len, &c, &err))
+					TH_LOG("%s: %s", de->d_name, err.msg);
+				ASSERT_LT(c.offset, img_len);
+				ASSERT_LT((c.offset & ~511ULL) + (c.sectors - 1) * 512ULL,
+					  img_len);
+				ASSERT_LE(c.bytes, 2 * cs);
+				ASSERT_LT(guest, raw_len);
+				if (h.compression_type == QCOW2_COMPRESSION_ZSTD) {
+					/* A zstd frame starts with its magic. */
+					EXPECT_EQ(0, memcmp(img + c.offset,
+							    "\x28\xb5\x2f\xfd", 4))
+						TH_LOG("%s: guest %llu", de->d_name,
+						       (unsigned long long)guest);
+					continue;
+				}
+				ASSERT_EQ(0, inflate_cluster(img + c.offset,
+							     c.bytes < img_len - c.offset ?
+							     c.bytes : img_len - c.offset,
+							     out, cs))
+					TH_LOG("%s: guest %llu does not inflate",
+					       de->d_name, (unsigned long long)guest);
+				EXPECT_EQ(0, memcmp(out, raw + guest,
+						    raw_len - guest < cs ?
+						    raw_len - guest : cs))
+					TH_LOG("%s: guest %llu inflates to other bytes",
+					       de->d_name, (unsigned long long)guest);
+			}
+		}
+		for (line = strtok_r(map, "\n", &save); line;
+		     line = strtok_r(NULL, "\n", &save))
+			mapped++;
+		EXPECT_EQ(mapped, found) TH_LOG("%s", de->d_name);
+		EXPECT_LT(0, found) TH_LOG("%s: no compressed cluster", de->d_name);
+		free(out);
+		free(map);
+		free(raw);
+		free(img);
+		images++;
+	}
+	closedir(d);
+	EXPECT_LT(0, images) TH_LOG("no images in %s", dir);
+}
+
+/*
+ * Regressions found by the fuzz targets (selftests/fuzz/). Each input is
+ * the target's reproducer, minimized by libFuzzer (-minimize_crash=1), in
+ * that target's input layout (the comment at the top of fuzz_TARGET.c).
+ */
+
+/*
+ * fuzz_entries: a compressed entry of an extended L2 table passed
+ * qcow2_l2e_check with a subcluster bitmap, which the check returned
+ * before looking at. Compressed clusters have no subclusters: the spec
+ * reserves their bitmap and QEMU calls such an entry invalid. Input:
+ * be64 file size, cluster_bits 0xff (folded to 17), flags 0xff (version
+ * 3, extended L2), the entry (compressed, and COPIED), its bitmap.
+ */
+TEST(fuzz_entries_compressed_bitmap)
+{
+	static const u8 in[] = {
+		0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	};
+	u64 file_size = qcow2_get_be64(in), l2e = qcow2_get_be64(in + 10);
+	u64 bitmap = qcow2_get_be64(in + 18);
+	struct qcow2_compressed c;
+	struct qcow2_err err;
+
+	ASSERT_EQ(26, sizeof(in));
+	EXPECT_EQ(-EINVAL, qcow2_l2e_check(l2e, bitmap, true, 3, 17, file_size,
+					   &err));
+	EXPECT_NE(NULL, strstr(err.msg, "subcluster bitmap"));
+	/* Without the bitmap the descriptor is qcow2_l2e_compressed's... */
+	EXPECT_EQ(0, qcow2_l2e_check(l2e, 0, true, 3, 17, file_size, &err));
+	/* ...which refuses this one for its COPIED flag. */
+	EXPECT_EQ(-EINVAL, qcow2_l2e_compressed(l2e, 17, file_size, &c, &err));
+	EXPECT_NE(NULL, strstr(err.msg, "COPIED"));
+	/* A standard L2 entry has no bitmap to look at. */
+	EXPECT_EQ(0, qcow2_l2e_check(l2e, bitmap, false, 3, 17, file_size, &err));
 }
 
 TEST_HARNESS_MAIN

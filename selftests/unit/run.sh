@@ -3,7 +3,8 @@
 #
 # Host-side tests of the format code, printing TAP:
 #  - format_test: the header parser against hand-made, mutated and
-#    qemu-img-made headers;
+#    qemu-img-made headers; the compressed cluster decoder against
+#    qemu-img-made compressed images;
 #  - the image layout of QCOW2_IOC_CREATE, written by mkimage with the same
 #    code the kernel runs, held against qemu-img check, info, map and measure
 #    over a matrix of options.
@@ -34,7 +35,50 @@ mk base compat=1.1 1G
 qemu-img create -q -f qcow2 -b "$fixtures/base.qcow2" -F qcow2 \
 	"$fixtures/v3-c16-r4-backing.qcow2"
 
-QCOW2_FIXTURES=$fixtures "$here/format_test"
+# Compressed clusters, as qemu-img convert -c writes them from a file of
+# mixed data (zero clusters, text, incompressible bytes, a few bytes in an
+# otherwise empty cluster), with each cluster size's own descriptor width
+# and both compression types; and as qemu-io write -c leaves them, with the
+# file ending inside the last compressed sector. NAME.map lists the guest
+# offsets of the clusters qemu-img map reports compressed (data, but no
+# host offset), NAME.raw is the image's content.
+comp=$tmp/compressed
+mkdir "$comp"
+src=$tmp/mixed.raw
+put() { # offset: stdin at that byte offset of $src
+	dd of="$src" bs=1 seek="$1" conv=notrunc status=none
+}
+truncate -s $((3 << 20)) "$src"
+# perl's own generator: the same bytes on every machine.
+noise() { perl -e "srand($1); print pack('C*', map { int rand 256 } 1..$2)"; }
+seq 1 40000 | head -c $((160 << 10)) | put $((64 << 10))
+noise 1 $((300 << 10)) | put $((512 << 10))
+seq 1 300 | put $((1 << 20))
+seq 7 3 90000 | head -c $((700 << 10)) | put $((1536 << 10))
+noise 2 1000 | put $(((3 << 20) - 1000))
+cmp_img() { # name options
+	qemu-img convert -q -c -f raw -O qcow2 -o "$2" "$src" "$comp/$1.qcow2"
+}
+cmp_img zlib-c16 compat=1.1
+cmp_img zstd-c16 compression_type=zstd
+cmp_img zlib-c9 cluster_size=512
+cmp_img zstd-c12 cluster_size=4096,compression_type=zstd
+cmp_img zlib-c21 cluster_size=2M
+cmp_img zlib-c16-extl2 extended_l2=on
+cmp_img zlib-c16-v2 compat=0.10
+qemu-img create -q -f qcow2 "$comp/qemuio-c16.qcow2" 1M
+qemu-io -f qcow2 -c 'write -c -P 0x11 0 64k' -c 'write -c -P 0x22 64k 64k' \
+	"$comp/qemuio-c16.qcow2" > /dev/null
+for img in "$comp"/*.qcow2; do
+	n=${img%.qcow2}
+	qemu-img convert -f qcow2 -O raw "$img" "$n.raw"
+	cs=$(qemu-img info --output=json "$img" | jq '.["cluster-size"]')
+	qemu-img map -f qcow2 --output=json "$img" |
+		jq -r ".[] | select(.data and (has(\"offset\") | not)) |
+			range(.start; .start + .length; $cs)" > "$n.map"
+done
+
+QCOW2_FIXTURES=$fixtures QCOW2_COMPRESSED=$comp "$here/format_test"
 
 qemu-img create -q -f qcow2 "$tmp/base.qcow2" 1G
 
