@@ -18,6 +18,8 @@
 #   make fuzz           libFuzzer over the format code, FUZZ_TIME seconds per
 #                       target (default 300), growing build/fuzz/corpus-*/
 #   make fuzz-build     just build the fuzz targets
+#   make fuzz-images    mutated images attached in a guest: N=1000 of them
+#                       (default) on KERNEL=debug (default), 6.1 or 6.12
 #   make deps           install the Debian packages the project needs
 #   make install        install qcow2.ko (for modprobe) and qcow2ctl
 #   make clean
@@ -94,6 +96,11 @@ fuzz-build: $(FUZZ_BINS) build/fuzz/seeds
 fuzz: fuzz-build
 	selftests/fuzz/run.sh -t $(FUZZ_TIME)
 
+N ?= 1000
+KERNEL ?= debug
+fuzz-images:
+	selftests/vm/fuzz-images.sh -k $(KERNEL) -n $(N)
+
 deps:
 	scripts/deps.sh
 
@@ -119,4 +126,4 @@ clean:
 	rm -rf build qcow2.ko userspace/qcow2ctl selftests/unit/format_test selftests/unit/mkimage
 	$(MAKE) -s -C selftests clean
 
-.PHONY: all module splat qcow2ctl tools unit-build unit fuzz-build fuzz deps install check check-full demo bench clean
+.PHONY: all module splat qcow2ctl tools unit-build unit fuzz-build fuzz fuzz-images deps install check check-full demo bench clean

@@ -137,6 +137,12 @@ debug_lane() {
 	[ -z "${QCOW2_FULL:-}" ] &&
 		read -ra tests <<< "$(make -s -C selftests list-debug)"
 	tap "guest" selftests/vm/run.sh -q -k debug "${tests[@]}"
+	# Mutated images under KASAN, lockdep and kmemleak: some four
+	# seconds each; check-full tries more.
+	section "image fuzzing in the debug guest"
+	local images=200
+	[ -n "${QCOW2_FULL:-}" ] && images=600
+	tap "fuzz-images" selftests/vm/fuzz-images.sh -k debug -n $images
 	section "the harness's own test, debug kernel"
 	QCOW2_KERNELS=debug tap "harness" selftests/vm/harness_test.sh
 	section "debug lane done"

@@ -7,8 +7,8 @@
 # and restarts the guest when it dies). For each N from FIRST to LAST:
 # fuzz_mutate makes image N from seed N mod the number of seeds in SEEDDIR;
 # the image is attached read-write, or read-only when that is refused, or
-# not at all; an attached device is read whole (the first and last 16 MiB
-# of a larger one), written a little (4 KiB at the start, middle and end,
+# not at all; an attached device is read whole (up to 16 MiB; the first
+# and last 4 MiB of a larger one), written a little (4 KiB at the start, middle and end,
 # direct, the last with a flush) and detached. One line per image goes to
 # LOG, written through before the image is tried ("start N ...") and after
 # ("end N OUTCOME ..."), so a guest that dies leaves the number of the
@@ -68,11 +68,11 @@ for ((n = first; n <= last; n++)); do
 	}
 	sectors=$(blockdev --getsz "$dev") || ok=0
 	mib=$((${sectors:-0} / 2048))
-	if [ "$mib" -le 32 ]; then
+	if [ "$mib" -le 16 ]; then
 		io dd if="$dev" of=/dev/null bs=1M iflag=direct
 	else
-		io dd if="$dev" of=/dev/null bs=1M count=16 iflag=direct
-		io dd if="$dev" of=/dev/null bs=1M skip=$((mib - 16)) iflag=direct
+		io dd if="$dev" of=/dev/null bs=1M count=4 iflag=direct
+		io dd if="$dev" of=/dev/null bs=1M skip=$((mib - 4)) iflag=direct
 	fi
 	if [ "$mode" = rw ] && [ "${sectors:-0}" -ge 8 ]; then
 		for at in 0 $((sectors / 16)) $((sectors / 8 - 1)); do

@@ -16,8 +16,11 @@
  * and any metadata cluster may get random bit flips. Tables are found by
  * reading the seed's header and tables the plain way, independently of
  * the driver's format code, and only entries that lie inside the file are
- * touched.
+ * touched. Of a seed longer than 64 MiB (metadata preallocation makes a
+ * sparse file of the virtual size) only the first 64 MiB can be mutated;
+ * the rest is copied as it is, holes kept.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -30,8 +33,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define MAX_MUTABLE	(64ULL << 20)
+
 static unsigned char *img;
-static uint64_t img_size, rnd;
+static uint64_t img_size, rnd;	/* img_size: the bytes in img[] */
 static uint32_t cluster_bits = 16;
 static char desc[1024];
 static size_t desc_len;
@@ -344,9 +349,9 @@ int main(int argc, char **argv)
 	static const char *const classes[] = {
 		"header", "l1", "l2", "reftable", "refblock", "snapshot", "extension", "flips",
 	};
-	uint64_t n;
+	uint64_t n, file_size, data, hole;
 	struct stat st;
-	int fd, i, count;
+	int fd, out, i, count;
 
 	if (argc != 4)
 		die("usage: fuzz_mutate SEED-IMAGE OUT-IMAGE N");
@@ -355,13 +360,13 @@ int main(int argc, char **argv)
 	fd = open(argv[1], O_RDONLY);
 	if (fd < 0 || fstat(fd, &st))
 		die("%s: %s", argv[1], strerror(errno));
-	img_size = st.st_size;
-	if (img_size < 512 || img_size > (256ULL << 20))
-		die("%s: a seed of %" PRIu64 " bytes (512 B to 256 MiB)", argv[1], img_size);
+	file_size = st.st_size;
+	if (file_size < 512)
+		die("%s: a seed of %" PRIu64 " bytes", argv[1], file_size);
+	img_size = file_size < MAX_MUTABLE ? file_size : MAX_MUTABLE;
 	img = malloc(img_size);
 	if (!img || pread(fd, img, img_size, 0) != (ssize_t)img_size)
-		die("%s: cannot read it whole", argv[1]);
-	close(fd);
+		die("%s: cannot read it", argv[1]);
 	cluster_bits = get(20, 4);
 	if (cluster_bits < 9 || cluster_bits > 21)
 		die("%s: cluster_bits %u", argv[1], cluster_bits);
@@ -383,9 +388,34 @@ int main(int argc, char **argv)
 	if (!desc_len)
 		say("nothing applicable; ");
 
-	fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || pwrite(fd, img, img_size, 0) != (ssize_t)img_size || close(fd))
+	out = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (out < 0)
 		die("%s: %s", argv[2], strerror(errno));
+	/* Zeros stay holes, as in the seed: a guest's tmpfs holds the copy. */
+	for (data = 0; data < img_size; data += 4096) {
+		size_t len = img_size - data < 4096 ? img_size - data : 4096;
+		static const unsigned char zero[4096];
+
+		if (!memcmp(img + data, zero, len))
+			continue;
+		if (pwrite(out, img + data, len, data) != (ssize_t)len)
+			die("%s: %s", argv[2], strerror(errno));
+	}
+	/* The rest of a long seed: its data extents only. */
+	for (data = img_size; (off_t)(data = lseek(fd, data, SEEK_DATA)) >= 0; data = hole) {
+		hole = lseek(fd, data, SEEK_HOLE);
+		while (data < hole) {
+			char buf[65536];
+			ssize_t len = pread(fd, buf, hole - data < sizeof(buf) ? hole - data : sizeof(buf), data);
+
+			if (len <= 0 || pwrite(out, buf, len, data) != len)
+				die("copying %s: %s", argv[1], len ? strerror(errno) : "short read");
+			data += len;
+		}
+	}
+	if (ftruncate(out, file_size) || close(out))
+		die("%s: %s", argv[2], strerror(errno));
+	close(fd);
 	desc[desc_len >= 2 ? desc_len - 2 : 0] = 0;
 	printf("%s\n", desc);
 	return 0;

@@ -4,8 +4,9 @@
 # fuzz-images.sh [-k KERNEL] [-n COUNT] [-f FIRST]
 #
 # Mutated images against the driver, in a guest (default: the debug kernel,
-# KASAN + lockdep + kmemleak). Makes the seed images (selftests/
-# fuzz_seeds.sh) and boots a guest that tries images FIRST to
+# KASAN + lockdep + kmemleak). Makes the seed images (the images the
+# libFuzzer targets' corpus is cut from: selftests/fuzz/corpus.sh) and
+# boots a guest that tries images FIRST to
 # FIRST+COUNT-1 (selftests/fuzz_images.sh: attach read-write or read-only,
 # read whole, write a little, flush, detach). A guest that dies (or hangs)
 # is booted again at the next image; the image it died on is kept in
@@ -32,7 +33,9 @@ top=$QCOW2_TOP
 base=$top/build/fuzz-images
 rm -rf "$base"
 mkdir -p "$base/kept"
-"$top/selftests/fuzz_seeds.sh" "$base/seeds" > /dev/null || die "making the seed images failed"
+make -s -C "$top" build/fuzz/seeds && "$top/selftests/fuzz/corpus.sh" "$top/build/fuzz" ||
+	die "making the seed images failed"
+ln -s "$top/build/fuzz/images" "$base/seeds"
 last=$((first + count - 1))
 results=$base/results
 : > "$results"
