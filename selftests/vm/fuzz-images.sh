@@ -37,6 +37,15 @@ make -s -C "$top" build/fuzz/seeds && "$top/selftests/fuzz/corpus.sh" "$top/buil
 	die "making the seed images failed"
 ln -s "$top/build/fuzz/images" "$base/seeds"
 last=$((first + count - 1))
+# keep N LOG: image N made again on the host (same seed, same number).
+keep() {
+	local seed
+	seed=$(grep "^start $1 " "$2" | awk '{ print $3 }')
+	"$top/selftests/fuzz_mutate" "$base/seeds/$seed" "$base/kept/$1.qcow2" "$1" > /dev/null
+}
+splat_re='BUG:|WARNING:|Oops|UBSAN:|general protection fault|possible circular locking'
+splat_re+='|possible recursive locking|inconsistent lock state|suspicious RCU usage'
+splat_re+='|bad unlock balance|blocked for more than|soft lockup|kmemleak: [0-9]+ new suspected'
 results=$base/results
 : > "$results"
 boots=0
@@ -55,7 +64,6 @@ while [ "$next" -le "$last" ]; do
 	log=$out/share/fuzz.log
 	[ -r "$log" ] || { echo "not ok - fuzz-images: boot $boots wrote no log"; fail=1; break; }
 	cat "$log" >> "$results"
-	cp "$out"/share/kept-*.qcow2 "$base/kept/" 2>/dev/null
 	died=$(awk '$1 == "start" { s = $2 } $1 == "end" && $2 == s { s = "" } END { print s }' "$log")
 	grep -E '^(not )?ok ' "$base/boot$boots.tap" | sed "s/ - /&fuzz-images boot $boots: /" |
 		{ if [ -n "$died" ]; then sed 's/^not ok/ok/; s/$/ # the guest died on image '"$died"', reported below/'; else cat; fi; }
@@ -63,12 +71,19 @@ while [ "$next" -le "$last" ]; do
 		echo "$died" >> "$base/died"
 		grep "^start $died " "$log" | sed 's/^start/died on/' >> "$results"
 		cp "$out/console.log" "$base/kept/console-$died.log"
-		# The image as the guest had it: the same seed and number make it.
-		seed=$(grep "^start $died " "$log" | awk '{ print $3 }')
-		"$top/selftests/fuzz_mutate" "$base/seeds/$seed" "$base/kept/$died.qcow2" "$died" > /dev/null
+		keep "$died" "$log"
 		next=$((died + 1))
 		continue
 	fi
+	# A splat belongs to the image whose "qcow2-fuzz: image N" line came
+	# last before it in the kernel log.
+	awk -v re="$splat_re" '
+		/qcow2-fuzz: image [0-9]+/ { sub(/.*qcow2-fuzz: image /, ""); img = $1 + 0; next }
+		$0 ~ re && img != "" && !seen[img]++ { print img }' "$out/kernel.log" |
+	while read -r s; do
+		grep "^start $s " "$log" | sed 's/^start/splat/' >> "$results"
+		keep "$s" "$log"
+	done
 	ended=$(awk '$1 == "end" { e = $2 } END { print e }' "$log")
 	[ "$ended" = "$last" ] || { echo "not ok - fuzz-images: boot $boots stopped after image ${ended:-none}"; fail=1; break; }
 	next=$((last + 1))
@@ -77,6 +92,8 @@ done
 total=$(grep -c '^end ' "$results")
 classes=$(awk '$1 == "end" { n[$3]++ } END { for (c in n) printf "%s %d, ", c, n[c] }' "$results" | sed 's/, $//')
 bad=$(grep -cE '^(died on|hang|splat) ' "$results")
+grep -q '^hang ' "$results" &&
+	grep '^hang ' "$results" | awk '{ print $2 }' | while read -r h; do keep "$h" "$results"; done
 echo "# $total images (from $(ls "$base/seeds"/*.qcow2 | wc -l) seeds), $boots boots: $classes"
 if [ "$bad" != 0 ]; then
 	grep -E '^(died on|hang|splat) ' "$results" | sed 's/^/# /'
