@@ -39,3 +39,10 @@ kernel_release() {
 	[ -r "$h" ] || die "$1 is not a configured kernel tree or headers directory"
 	sed -n 's/^#define UTS_RELEASE "\(.*\)"$/\1/p' "$h"
 }
+
+# What counts as a splat in a guest's kernel log (selftests/vm/run.sh,
+# selftests/vm/fuzz-images.sh).
+splat_re='BUG:|WARNING:|Oops|UBSAN:|general protection fault|Kernel panic|kernel BUG at'
+splat_re+='|INFO: task .* blocked for more than|soft lockup|rcu_.* detected stall'
+splat_re+='|possible circular locking|possible recursive locking|inconsistent lock state'
+splat_re+='|suspicious RCU usage|bad unlock balance|kmemleak: [0-9]+ new suspected'

@@ -174,8 +174,9 @@ static const struct { const char *name; int off, bytes; bool offset; } fields[] 
 static void mutate_header(void)
 {
 	int f = below(sizeof(fields) / sizeof(fields[0]));
-	uint64_t cur = get(fields[f].off, fields[f].bytes), v;
+	uint64_t cur, v;
 
+	/* Version 2 has no fields from offset 72 on. */
 	if (fields[f].off >= 72 && get(4, 4) < 3)
 		f = below(12);
 	cur = get(fields[f].off, fields[f].bytes);
@@ -322,10 +323,8 @@ static void mutate_flips(void)
 static void find_regions(void)
 {
 	uint64_t l1 = get(40, 8), l1n = get(36, 4), rt = get(48, 8);
-	uint64_t rtn = get(56, 4) << cluster_bits, i, e, entry_bytes = 8;
+	uint64_t rtn = get(56, 4) << cluster_bits, i, e;
 
-	if (get(4, 4) >= 3 && (get(72, 8) & (1 << 4)))
-		entry_bytes = 16;	/* extended L2 */
 	add_region("header", 0, cluster());
 	add_region("l1", l1, l1n * 8);
 	add_region("reftable", rt, rtn);
@@ -341,7 +340,6 @@ static void find_regions(void)
 		if (e)
 			add_region("refblock", e, cluster());
 	}
-	(void)entry_bytes;
 }
 
 int main(int argc, char **argv)

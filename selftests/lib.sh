@@ -233,9 +233,10 @@ except OSError as e:
 }
 
 # Image surgery: be64 N (16 hex digits), peek_be64 FILE OFFSET (the
-# big-endian u64 there, in decimal), poke FILE OFFSET HEX (write the bytes).
+# big-endian u64 there, in decimal; peek_be32 likewise), poke FILE OFFSET HEX (write the bytes).
 be64() { printf '%016x' $(($1)); }
 peek_be64() { echo $((0x$(od -An -tx1 -j $(($2)) -N 8 "$1" | tr -d ' \n'))); }
+peek_be32() { echo $((0x$(od -An -tx1 -j $(($2)) -N 4 "$1" | tr -d ' \n'))); }
 poke() {
 	printf "$(sed 's/../\\x&/g' <<< "$3")" |
 		dd of="$1" bs=1 seek=$(($2)) conv=notrunc status=none

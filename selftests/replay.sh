@@ -96,8 +96,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-be32_at() { od -An -tu4 --endian=big -j "$2" -N 4 "$1" | tr -d ' '; }
-
 loop_of() { # loop_of FILE: a loop device over it
 	losetup -f --show "$1" || fail "losetup $1"
 }
@@ -152,7 +150,7 @@ replay_case() {
 		# allocated blocks, not its size: while attached, the driver
 		# keeps the file longer than what it allocated.)
 		local h=$work/mnt/img.qcow2 rt0 limit
-		rt0=$(be32_at "$h" 56)
+		rt0=$(peek_be32 "$h" 56)
 		limit=$(( rt0 * cs / 8 * (cs * 8 / rb) * cs - 98304 ))
 		while [ $(($(stat -c %b "$h") * 512)) -lt "$limit" ]; do
 			records --count "$np" --max 65536
@@ -174,7 +172,7 @@ replay_case() {
 		"$QCOW2CTL" detach "$dev" || fail "$name: detach"
 	fi
 	check_image "$work/mnt/img.qcow2" 0 || bad "$name: qemu-img check after the workload"
-	if [ "$np" != 0 ] && [ "$(be32_at "$work/mnt/img.qcow2" 56)" -le "$rt0" ]; then
+	if [ "$np" != 0 ] && [ "$(peek_be32 "$work/mnt/img.qcow2" 56)" -le "$rt0" ]; then
 		bad "$name: the refcount table did not grow"
 	fi
 	umount "$work/mnt" || fail "umount"
@@ -226,8 +224,8 @@ M=$((1 << 20))
 # N FS CLUSTER REFBITS EXTL2 PREALLOC VSIZE MAXLEN PREFILL. Case 5's
 # prefill (in steps of PREFILL records) leaves the file just under the
 # 2 MiB its first refcount table (one 512-byte cluster of 64-bit entries)
-# covers, so the checked records grow the table; case 7's 1-bit refcounts cannot share a cluster, so it
-# takes no snapshot.
+# covers, so the checked records grow the table; case 7's 1-bit
+# refcounts cannot share a cluster, so it takes no snapshot.
 cases=(
 	"1 ext4 65536 16 off off $((4 * G)) 131072 0"
 	"2 xfs 4096 16 off metadata $((256 * M)) 65536 0"

@@ -43,9 +43,6 @@ keep() {
 	seed=$(grep "^start $1 " "$2" | awk '{ print $3 }')
 	"$top/selftests/fuzz_mutate" "$base/seeds/$seed" "$base/kept/$1.qcow2" "$1" > /dev/null
 }
-splat_re='BUG:|WARNING:|Oops|UBSAN:|general protection fault|possible circular locking'
-splat_re+='|possible recursive locking|inconsistent lock state|suspicious RCU usage'
-splat_re+='|bad unlock balance|blocked for more than|soft lockup|kmemleak: [0-9]+ new suspected'
 results=$base/results
 : > "$results"
 boots=0

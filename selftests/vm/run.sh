@@ -237,10 +237,6 @@ fi
 
 # Splats, from the console (survives a panic) and the guest's dmesg (has
 # the messages below the console log level), plus kmemleak's report.
-splat_re='BUG:|WARNING:|Oops|UBSAN:|general protection fault|Kernel panic|kernel BUG at'
-splat_re+='|INFO: task .* blocked for more than|soft lockup|rcu_.* detected stall'
-splat_re+='|possible circular locking|possible recursive locking|inconsistent lock state'
-splat_re+='|suspicious RCU usage|bad unlock balance|kmemleak: [0-9]+ new suspected'
 cat "$console" "$out/share/dmesg.log" > "$out/kernel.log" 2>/dev/null || true
 kinds=()
 grep -aEq 'BUG: KASAN|KASAN: ' "$out/kernel.log" && kinds+=(KASAN)
