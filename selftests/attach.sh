@@ -26,7 +26,9 @@ sys=/sys/block/qcow2$n/qcow2
 [ "$(cat /sys/block/qcow2$n/queue/optimal_io_size)" = 4096 ] || fail "io_opt"
 grep -q "write back" /sys/block/qcow2$n/queue/write_cache || fail "write cache not advertised"
 [ "$(cat /sys/block/qcow2$n/queue/fua)" = 1 ] || fail "FUA not advertised"
-[ "$(ls -d /sys/block/qcow2$n/mq/* | wc -l)" -ge 2 ] || fail "fewer than two hardware queues"
+# One hardware queue per online CPU, as at attach.
+[ "$(ls -d /sys/block/qcow2$n/mq/* | wc -l)" = "$(getconf _NPROCESSORS_ONLN)" ] ||
+	fail "not one hardware queue per CPU"
 
 out=$("$QCOW2CTL" list) || fail "list"
 grep -q "^$dev .*$img\$" <<< "$out" || fail "list: $out"

@@ -54,7 +54,7 @@ if [ -n "$stock" ]; then
 	expect "an oops fails the run although the guest never reports back" $stock 300 \
 		"PROVOKE=oops selftests/run_tests.sh splat/provoke.sh" \
 		'guest died before reporting back' \
-		'kernel log has splats: .*Oops'
+		'kernel log has splats: .*Oops.*RIP [a-z_]+\+0x'
 
 	expect "a guest that hangs fails the run at the timeout" $stock 40 \
 		"sleep 600" \

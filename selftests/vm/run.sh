@@ -254,7 +254,11 @@ grep -aEq 'blocked for more than|soft lockup|detected stall' "$out/kernel.log" &
 if [ ${#kinds[@]} -eq 0 ]; then
 	result OK "kernel log free of splats"
 else
-	result FAIL "kernel log has splats: ${kinds[*]}"
+	# The first splat and where it struck, in the result line itself:
+	# a summary of the run may keep nothing else of the log.
+	first=$(grep -aE -m 1 "$splat_re" "$out/kernel.log" | sed -E 's/^\[ *[0-9.]+\] //' | cut -c1-120)
+	rip=$(grep -a -m 1 'RIP: 0010:' "$out/kernel.log" | sed -E 's/^.*RIP: 0010://' | cut -c1-60)
+	result FAIL "kernel log has splats: ${kinds[*]} (${first}${rip:+; RIP $rip})"
 	{ grep -aE -A 12 "$splat_re" "$out/kernel.log" || true; } |
 		head -n 120 | sed 's/^/# splat: /'
 	{ grep -a -A 12 'unreferenced object' "$out/share/kmemleak.log" 2>/dev/null || true; } |
