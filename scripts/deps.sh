@@ -26,6 +26,8 @@ packages=(
 	# what the tests run inside the guests
 	fio e2fsprogs xfsprogs util-linux util-linux-extra fdisk jq dmsetup
 	python3 zstd
+	# stress.sh: memory pressure, and an NFS server and client in the guest
+	stress-ng nfs-kernel-server iproute2
 	# make bench: its chart, and perf for profiles in the guest
 	gnuplot-nox fonts-dejavu-core linux-perf
 )
