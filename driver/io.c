@@ -420,13 +420,25 @@ static int map_write(struct qcow2_dev *q, u64 pos, u64 len, bool nowait,
 	return write_slow(q, pos, len, iter, ext);
 }
 
+/* What a request allocated for its file I/O, all of which has ended. */
+static void cmd_free(struct qcow2_cmd *cmd)
+{
+	struct qcow2_io *io, *next;
+
+	for (io = cmd->ios; io; io = next) {
+		next = io->next;
+		kfree(io);
+	}
+	cmd->ios = NULL;
+	kfree(cmd->bvec);
+	cmd->bvec = NULL;
+}
+
 /* A request's state before it is sent, or sent again. */
 static void cmd_reset(struct qcow2_cmd *cmd)
 {
-	kfree(cmd->bvec);
-	cmd->bvec = NULL;
+	cmd_free(cmd);
 	cmd->io.cmd = NULL;
-	cmd->ios = NULL;
 	cmd->error = 0;
 	cmd->fua_done = false;
 	cmd->nowait = false;
@@ -437,8 +449,10 @@ static void cmd_put(struct qcow2_cmd *cmd)
 {
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	struct qcow2_dev *q = rq->q->queuedata;
+	int left = atomic_dec_return(&cmd->pending);
 
-	if (!atomic_dec_and_test(&cmd->pending))
+	/* Below zero, something completed twice: never complete it again. */
+	if (WARN_ON_ONCE(left < 0) || left)
 		return;
 	if (cmd->retry) {
 		/* The file would have blocked: start again, allowed to wait. */
@@ -477,6 +491,9 @@ static void io_complete(struct kiocb *iocb, long ret)
 	struct qcow2_cmd *cmd = io->cmd;
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 
+	/* A second completion would end the request under the lower I/O. */
+	if (WARN_ON_ONCE(xchg(&io->done, 1)))
+		return;
 	if (cmd->nowait && turned_away(io, ret)) {
 		/*
 		 * The whole request again from its work item (rewriting what
@@ -549,6 +566,7 @@ static int submit(struct qcow2_dev *q, struct qcow2_cmd *cmd,
 	io->host = host;
 	io->isize = i_size_read(file_inode(q->file));
 	io->len = len;
+	io->done = 0;
 	io->iter = *iter;
 	iov_iter_truncate(&io->iter, len);
 	iov_iter_advance(iter, len);
@@ -759,14 +777,8 @@ static void qcow2_complete_rq(struct request *rq)
 {
 	struct qcow2_cmd *cmd = blk_mq_rq_to_pdu(rq);
 	struct qcow2_dev *q = rq->q->queuedata;
-	struct qcow2_io *io, *next;
 
-	for (io = cmd->ios; io; io = next) {
-		next = io->next;
-		kfree(io);
-	}
-	kfree(cmd->bvec);
-	cmd->bvec = NULL;
+	cmd_free(cmd);
 	if (cmd->error) {
 		atomic64_inc(&q->stats.errors);
 	} else if (req_op(rq) == REQ_OP_READ) {

@@ -230,6 +230,7 @@ struct qcow2_io {
 	u64 isize;
 	size_t len;
 	struct qcow2_io *next;
+	unsigned long done;	/* ki_complete ran: once, or it is a bug */
 };
 
 /**
