@@ -118,9 +118,11 @@ if command -v fio > /dev/null; then
 	done
 	[ "$("$QCOW2CTL" list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 8 ] ||
 		fail "list does not show eight devices"
-	# 8 MiB each; 1 MiB in the debug guest, where KASAN slows fio tenfold.
+	# 8 MiB each; 1 MiB in the debug guest, where KASAN slows fio tenfold
+	# (ATTACH_FIO_SIZE sets it).
 	per=8M
 	debug_kernel && per=1M
+	per=${ATTACH_FIO_SIZE:-$per}
 	pids=()
 	for d in "${devs[@]}"; do
 		fio --name=m --filename="$d" --ioengine=libaio --direct=1 --rw=randwrite \
