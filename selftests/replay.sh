@@ -8,11 +8,14 @@
 # mark in the log. replay_log (the project's own, selftests/replay_log.c)
 # then rebuilds the file system on a second device entry by entry and, at
 # every FLUSH or FUA entry after the image was created (each moment a power
-# cut could leave exactly that on disk), mounts a throw-away snapshot of it
+# cut could leave exactly that on disk) and at every mark (what was on disk
+# when the record was acknowledged), mounts a throw-away snapshot of it
 # (journal recovery), runs qemu-img check (no corruption; leaked clusters
 # are allowed) and compares the image's contents, read by qemu-img, with
-# every record acknowledged before that point (replay_records.c). The
-# record in flight may be old or new, sector by sector; nothing else.
+# every record acknowledged before that point (replay_records.c). At a
+# FLUSH point the record in flight may be old or new, sector by sector; at
+# a mark no record is in flight, and the internal snapshot, once taken,
+# must hold exactly the records written before it.
 #
 # "make check" runs two cases (ext4 with a fresh 64 KiB image, xfs with a
 # metadata-preallocated 4 KiB one) of 3 + 2 records; check-full runs all
@@ -35,7 +38,9 @@ if [ "${1:-}" = point ]; then
 	fi
 	[ -n "${REPLAY_PROFILE:-}" ] && set -x && PS4='+ $EPOCHREALTIME '
 	img=$LW_MNT/img.qcow2
-	at="point $LW_POINT (entry $LW_ENTRY, after mark $LW_MARK)"
+	at="point $LW_POINT ($LW_KIND, entry $LW_ENTRY, after mark $LW_MARK)"
+	acked=${LW_MARK#r} exact=
+	[ "$LW_KIND" = mark ] && exact=--exact
 	[ -e "$img" ] || { echo "$at: the image is gone"; exit 1; }
 	out=$(qemu-img check "$img" 2>&1)
 	case $? in
@@ -51,10 +56,22 @@ if [ "${1:-}" = point ]; then
 		exit 1
 	fi
 	if ! out=$("$here/replay_records" verify "$REPLAY_WORK/raw" \
-			"$REPLAY_WORK/journal" "${LW_MARK#r}"); then
+			"$REPLAY_WORK/journal" "$acked" $exact); then
 		echo "$at: $out"
 		cp --sparse=always "$img" "$REPLAY_WORK/failed-point.qcow2"
 		exit 1
+	fi
+	# The snapshot holds what was there when it was taken, whatever was
+	# written over it since (copy-on-write, never in place).
+	if [ -n "$exact" ] && [ -n "${REPLAY_SNAP:-}" ] && [ "$acked" -ge "$REPLAY_SNAP" ]; then
+		rm -f "$REPLAY_WORK/raw"
+		if ! out=$(qemu-img convert -l snapshot.name=s1 -O raw "$img" "$REPLAY_WORK/raw" 2>&1) ||
+		   ! out=$("$here/replay_records" verify "$REPLAY_WORK/raw" \
+				"$REPLAY_WORK/journal" "$REPLAY_SNAP" --exact); then
+			echo "$at: snapshot s1: $out"
+			cp --sparse=always "$img" "$REPLAY_WORK/failed-point.qcow2"
+			exit 1
+		fi
 	fi
 	exit 0
 fi
@@ -68,9 +85,10 @@ module_load
 for m in dm-mod dm-log-writes dm-snapshot loop ext4 xfs; do
 	modprobe -q "$m" 2>/dev/null
 done
-grep -qw log-writes <(dmsetup targets) || skip "no dm-log-writes target"
-grep -qw snapshot <(dmsetup targets) || skip "no dm-snapshot target"
-command -v mkfs.xfs > /dev/null || skip "no mkfs.xfs"
+# Debian's kernels have both targets: their absence is a failure.
+grep -qw log-writes <(dmsetup targets) || fail "no dm-log-writes target"
+grep -qw snapshot <(dmsetup targets) || fail "no dm-snapshot target"
+command -v mkfs.xfs > /dev/null || fail "no mkfs.xfs"
 
 failed=0
 total_points=0
@@ -162,7 +180,9 @@ replay_case() {
 	dmsetup message qcow2-replay-log 0 mark "r$np" || fail "dmsetup message"
 	records --count "$na" --max "$max" $lie
 	"$QCOW2CTL" detach "$dev" || fail "$name: detach"
+	snap=
 	if [ "$rb" != 1 ] && [ "$nb" != 0 ]; then
+		snap=$((np + na))
 		dmsetup message qcow2-replay-log 0 mark qemu-snapshot || fail "dmsetup message"
 		qemu-img snapshot -c s1 "$work/mnt/img.qcow2" || fail "$name: qemu-img snapshot"
 		sync -f "$work/mnt"
@@ -178,19 +198,25 @@ replay_case() {
 	umount "$work/mnt" || fail "umount"
 	dmsetup remove --noudevsync qcow2-replay-log || fail "dmsetup remove"
 
-	export REPLAY_WORK=$work
+	export REPLAY_WORK=$work REPLAY_SNAP=$snap
 	out=$("$here/replay_log" --log "$lw_log" --replay "$(loop_of "$work/replay")" \
 		--snapshot "$(loop_of "$work/cow")" --mount "$work/chk" --fstype "$fs" \
-		--start-mark "r$np" --check flush --exec "$here/replay.sh point")
+		--start-mark "r$np" --check flush,mark --exec "$here/replay.sh point")
 	rc=$?
 	if [ -n "$lie" ]; then
-		# The test of the test: records acknowledged without a flush
-		# must be found missing at the first point after their mark.
-		if [ $rc = 1 ] && grep -q "wanted record" <<< "$out"; then
-			echo "$name, records acknowledged without a flush: found missing, as they must be:"
+		# The tests of the test: records acknowledged without a flush
+		# must be found missing at the first point after their mark;
+		# records acknowledged before their flush, at their mark (the
+		# flush after it brings them in).
+		local want="wanted record" how="without a flush"
+		if [ "$lie" = --sync-after-mark ]; then
+			want="(mark, .*wanted record" how="before their flush"
+		fi
+		if [ $rc = 1 ] && grep -q -- "$want" <<< "$out"; then
+			echo "$name, records acknowledged $how: found missing, as they must be:"
 			grep -m 2 "wanted record" <<< "$out"
 		else
-			bad "$name: records acknowledged without a flush were not found missing"
+			bad "$name: records acknowledged $how were not found missing"
 			echo "$out" | head -n 20
 		fi
 		unloop "$work"
@@ -248,8 +274,10 @@ else
 	pick=${REPLAY_CASES:-1 2 3 4 5 6 7 8 9} na=4 nb=3
 fi
 [ -n "${REPLAY_RECORDS:-}" ] && read -r na nb <<< "$REPLAY_RECORDS"
-# Every run first shows that the replay sees a lost record.
+# Every run first shows that the replay sees a lost record, and one whose
+# flush was acknowledged before it reached the disk.
 replay_case 0 ext4 65536 16 off off $((1 * G)) 65536 0 2 0 --no-sync
+replay_case 0 ext4 65536 16 off off $((1 * G)) 65536 0 2 0 --sync-after-mark
 for c in "${cases[@]}"; do
 	read -r n fs cs rb extl2 pre vsize max np <<< "$c"
 	grep -qw "$n" <<< "$pick" || continue

@@ -4,7 +4,8 @@
  * and runs a check at every crash point.
  *
  *   replay_log --log LOG --list
- *   replay_log --log LOG --replay DEV [--check flush|mark] [--start-mark M]
+ *   replay_log --log LOG --replay DEV [--check flush|mark|flush,mark]
+ *              [--start-mark M]
  *              [--end-mark M] [--exec CMD] [--keep-going]
  *              [--snapshot COW --mount DIR --fstype TYPE]
  *
@@ -17,11 +18,18 @@
  * FUA write, the write itself) has completed, so the state after each
  * FLUSH or FUA entry is what a power cut at that moment leaves on disk.
  *
+ * Marks are logged at once, writes not yet flushed are not: the state
+ * after a mark is what was on disk when the mark was sent. A workload
+ * that marks each write it was told is durable can be held to that at the
+ * mark: a flush acknowledged before it reached the disk shows there, and
+ * only there (the next FLUSH entry brings the write in after the mark).
+ *
  * At each crash point (after every FLUSH or FUA entry with --check flush,
- * after every mark with --check mark), once past --start-mark, DEV is
- * synced and CMD runs under /bin/sh with, in its environment, LW_ENTRY
- * (the index of the entry just applied), LW_POINT (the crash point's
- * number, from 1) and LW_MARK (the name of the last mark replayed, empty
+ * after every mark with --check mark, both with --check flush,mark), once
+ * past --start-mark, DEV is synced and CMD runs under /bin/sh with, in its
+ * environment, LW_ENTRY (the index of the entry just applied), LW_POINT
+ * (the crash point's number, from 1), LW_KIND ("flush" or "mark": what
+ * made the point) and LW_MARK (the name of the last mark replayed, empty
  * before the first). A failing CMD ends the replay (exit 1) unless
  * --keep-going. Discarded ranges are replayed as zeros.
  *
@@ -289,6 +297,7 @@ static int run_check(const char *cmd, const struct entry *e, uint64_t point,
 
 	snprintf(buf, sizeof(buf), "%" PRIu64, e->index);
 	setenv("LW_ENTRY", buf, 1);
+	setenv("LW_KIND", e->flags & LW_MARK ? "mark" : "flush", 1);
 	snprintf(buf, sizeof(buf), "%" PRIu64, point);
 	setenv("LW_POINT", buf, 1);
 	setenv("LW_MARK", mark, 1);
@@ -373,7 +382,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: replay_log --log LOG --list\n"
-		"       replay_log --log LOG --replay DEV [--check flush|mark]\n"
+		"       replay_log --log LOG --replay DEV [--check flush|mark|flush,mark]\n"
 		"                  [--start-mark M] [--end-mark M] [--exec CMD] [--keep-going]\n"
 		"                  [--snapshot COW --mount DIR --fstype TYPE]\n");
 	exit(2);
@@ -398,7 +407,8 @@ int main(int argc, char **argv)
 	const char *log_path = NULL, *dev_path = NULL, *cmd = NULL;
 	const char *start_mark = NULL, *end_mark = NULL;
 	const char *cow = NULL, *mnt = NULL, *fstype = NULL;
-	bool list = false, keep_going = false, on_marks = false, started, blk;
+	bool list = false, keep_going = false, on_marks = false, on_flush = true;
+	bool started, blk;
 	uint64_t points = 0, failed = 0, applied = 0, dev_size = 0;
 	char last_mark[512] = "";
 	struct log lg;
@@ -412,9 +422,9 @@ int main(int argc, char **argv)
 		case 'r': dev_path = optarg; break;
 		case 'L': list = true; break;
 		case 'c':
-			if (!strcmp(optarg, "mark"))
-				on_marks = true;
-			else if (strcmp(optarg, "flush"))
+			on_flush = !strcmp(optarg, "flush") || !strcmp(optarg, "flush,mark");
+			on_marks = !strcmp(optarg, "mark") || !strcmp(optarg, "flush,mark");
+			if (!on_flush && !on_marks)
 				usage();
 			break;
 		case 's': start_mark = optarg; break;
@@ -455,7 +465,10 @@ int main(int argc, char **argv)
 		bool point;
 
 		if (e.nr_sectors && !(e.flags & LW_MARK)) {
+			/* A discard carries no data: its length is checked here alone. */
 			if (e.sector > UINT64_MAX / lg.sectorsize ||
+			    e.nr_sectors > UINT64_MAX / lg.sectorsize ||
+			    len > UINT64_MAX - off || off + len > (uint64_t)INT64_MAX ||
 			    (blk && (off > dev_size || len > dev_size - off)))
 				die("entry %" PRIu64 ": sectors %" PRIu64 "+%" PRIu64
 				    " are outside %s", e.index, e.sector, e.nr_sectors, dev_path);
@@ -468,7 +481,8 @@ int main(int argc, char **argv)
 		if (e.flags & LW_MARK)
 			snprintf(last_mark, sizeof(last_mark), "%s", e.mark);
 
-		point = on_marks ? !!(e.flags & LW_MARK) : !!(e.flags & (LW_FLUSH | LW_FUA));
+		point = (on_marks && (e.flags & LW_MARK)) ||
+			(on_flush && (e.flags & (LW_FLUSH | LW_FUA)));
 		if (started && point && cmd) {
 			int rc;
 

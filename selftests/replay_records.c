@@ -5,8 +5,9 @@
  *
  *   replay_records write DEV JOURNAL --count N --span BYTES [--dm NAME]
  *                  [--min BYTES] [--max BYTES] [--align BYTES]
- *                  [--overwrite PERCENT] [--seed S] [--no-sync]
- *   replay_records verify RAW JOURNAL ACKED
+ *                  [--overwrite PERCENT] [--seed S]
+ *                  [--no-sync | --sync-after-mark]
+ *   replay_records verify RAW JOURNAL ACKED [--exact]
  *
  * "write" appends N records to DEV: record i is one direct write of whole
  * 512-byte sectors, each sector stamped with i and its own sector number
@@ -20,13 +21,17 @@
  * continues, and --overwrite makes that share of the records rewrite the
  * place of an earlier one (copy-on-write over a snapshot, rewrites of
  * allocated clusters). --no-sync acknowledges records that were never made
- * durable: the test of the test, whose replay must find them missing.
+ * durable, --sync-after-mark acknowledges each record before its flush
+ * (as a driver that completed a flush early would): the tests of the test,
+ * whose replay must find the records missing.
  *
  * "verify" checks a raw copy of the device's contents at a crash point
  * where records 1..ACKED were acknowledged: each sector holds what the last
  * acknowledged record wrote there, or zeros if none did; only record
  * ACKED+1, in flight at the crash, may have left its own sectors old or
- * new, sector by sector. Nothing else may be anywhere.
+ * new, sector by sector. Nothing else may be anywhere. --exact allows no
+ * record in flight (the state at a mark, or an internal snapshot taken
+ * after record ACKED).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -162,13 +167,14 @@ static void do_write(int argc, char **argv)
 		{ "overwrite", required_argument, NULL, 'o' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "no-sync", no_argument, NULL, 'N' },
+		{ "sync-after-mark", no_argument, NULL, 'M' },
 		{ }
 	};
 	uint64_t span = 0, min = 4096, max = 65536, align = 4096, seed = 1, rnd;
 	uint32_t count = 0, overwrite = 0, n, i, first;
 	const char *dm = NULL, *dev, *journal;
 	struct record *r;
-	int fd, fd_sync, opt, sync = 1;
+	int fd, fd_sync, opt, sync = 1, late = 0;
 	FILE *jf;
 	char *buf;
 
@@ -183,6 +189,7 @@ static void do_write(int argc, char **argv)
 		case 'o': overwrite = strtoul(optarg, NULL, 0); break;
 		case 'S': seed = strtoull(optarg, NULL, 0); break;
 		case 'N': sync = 0; break;
+		case 'M': late = 1; break;
 		default: exit(2);
 		}
 	}
@@ -198,7 +205,7 @@ static void do_write(int argc, char **argv)
 	if (!jf)
 		die("%s: %s", journal, strerror(errno));
 	fd = open(dev, O_WRONLY | O_DIRECT);
-	fd_sync = open(dev, O_WRONLY | O_DIRECT | (sync ? O_DSYNC : 0));
+	fd_sync = open(dev, O_WRONLY | O_DIRECT | (sync && !late ? O_DSYNC : 0));
 	if (fd < 0 || fd_sync < 0)
 		die("%s: %s", dev, strerror(errno));
 	if (posix_memalign((void **)&buf, 4096, max))
@@ -229,7 +236,7 @@ static void do_write(int argc, char **argv)
 		if (pwrite(i % 2 ? fd_sync : fd, buf, len, off) != (ssize_t)len)
 			die("record %" PRIu32 ": write of %" PRIu64 " at %" PRIu64 ": %s", i,
 			    len, off, strerror(errno));
-		if (sync && !(i % 2) && fsync(fd))
+		if (sync && !late && !(i % 2) && fsync(fd))
 			die("record %" PRIu32 ": fsync: %s", i, strerror(errno));
 		if (dm) {
 			char mark[24];
@@ -237,6 +244,8 @@ static void do_write(int argc, char **argv)
 			snprintf(mark, sizeof(mark), "r%" PRIu32, i);
 			dm_mark(dm, mark);
 		}
+		if (late && fsync(fd))
+			die("record %" PRIu32 ": fsync: %s", i, strerror(errno));
 	}
 	fclose(jf);
 	close(fd);
@@ -254,13 +263,13 @@ static int do_verify(int argc, char **argv)
 	struct stat st;
 	int fd;
 
-	if (argc != 5)
-		die("usage: verify RAW JOURNAL ACKED");
+	if (argc != 5 && !(argc == 6 && !strcmp(argv[5], "--exact")))
+		die("usage: verify RAW JOURNAL ACKED [--exact]");
 	r = load_journal(argv[3], &n);
 	acked = strtoul(argv[4], NULL, 0);
 	if (acked > n)
 		die("%" PRIu32 " records acknowledged, the journal has %" PRIu32, acked, n);
-	if (acked < n)
+	if (acked < n && argc == 5)
 		fl = &r[acked + 1];
 	fd = open(argv[2], O_RDONLY);
 	if (fd < 0 || fstat(fd, &st))
