@@ -797,6 +797,7 @@ static int qcow2_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	struct qcow2_cmd *cmd = blk_mq_rq_to_pdu(rq);
 
 	INIT_WORK(&cmd->work, cmd_work);
+	cmd->ios = NULL;
 	cmd->bvec = NULL;
 	return 0;
 }
