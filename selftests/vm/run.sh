@@ -256,8 +256,10 @@ if [ ${#kinds[@]} -eq 0 ]; then
 else
 	# The first splat and where it struck, in the result line itself:
 	# a summary of the run may keep nothing else of the log.
-	first=$(grep -aE -m 1 "$splat_re" "$out/kernel.log" | sed -E 's/^\[ *[0-9.]+\] //' | cut -c1-120)
-	rip=$(grep -a -m 1 'RIP: 0010:' "$out/kernel.log" | sed -E 's/^.*RIP: 0010://' | cut -c1-60)
+	first=$( { grep -aE -m 1 "$splat_re" "$out/kernel.log" || true; } |
+		sed -E 's/^\[ *[0-9.]+\] //' | cut -c1-120)
+	rip=$( { grep -a -m 1 'RIP: 0010:' "$out/kernel.log" || true; } |
+		sed -E 's/^.*RIP: 0010://' | cut -c1-60)
 	result FAIL "kernel log has splats: ${kinds[*]} (${first}${rip:+; RIP $rip})"
 	{ grep -aE -A 12 "$splat_re" "$out/kernel.log" || true; } |
 		head -n 120 | sed 's/^/# splat: /'
