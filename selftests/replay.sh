@@ -39,7 +39,14 @@ if [ "${1:-}" = point ]; then
 	[ -n "${REPLAY_PROFILE:-}" ] && set -x && PS4='+ $EPOCHREALTIME '
 	img=$LW_MNT/img.qcow2
 	at="point $LW_POINT ($LW_KIND, entry $LW_ENTRY, after mark $LW_MARK)"
-	acked=${LW_MARK#r} exact=
+	# rN: record N acknowledged; rNs: the snapshot taken after it;
+	# dm-log-writes-end, the target's own last mark: all of them.
+	case $LW_MARK in
+	r[0-9]*) acked=${LW_MARK#r} acked=${acked%s} ;;
+	dm-log-writes-end) acked=$(wc -l < "$REPLAY_WORK/journal") ;;
+	*) echo "$at: a mark the workload did not write"; exit 1 ;;
+	esac
+	exact=
 	[ "$LW_KIND" = mark ] && exact=--exact
 	[ -e "$img" ] || { echo "$at: the image is gone"; exit 1; }
 	out=$(qemu-img check "$img" 2>&1)
@@ -63,7 +70,8 @@ if [ "${1:-}" = point ]; then
 	fi
 	# The snapshot holds what was there when it was taken, whatever was
 	# written over it since (copy-on-write, never in place).
-	if [ -n "$exact" ] && [ -n "${REPLAY_SNAP:-}" ] && [ "$acked" -ge "$REPLAY_SNAP" ]; then
+	if [ -n "$exact" ] && [ -n "${REPLAY_SNAP:-}" ] &&
+	   { [ "$LW_MARK" = "r${REPLAY_SNAP}s" ] || [ "$acked" -gt "$REPLAY_SNAP" ]; }; then
 		rm -f "$REPLAY_WORK/raw"
 		if ! out=$(qemu-img convert -l snapshot.name=s1 -O raw "$img" "$REPLAY_WORK/raw" 2>&1) ||
 		   ! out=$("$here/replay_records" verify "$REPLAY_WORK/raw" \
@@ -72,6 +80,7 @@ if [ "${1:-}" = point ]; then
 			cp --sparse=always "$img" "$REPLAY_WORK/failed-point.qcow2"
 			exit 1
 		fi
+		echo "$LW_POINT" >> "$REPLAY_WORK/snapshot-checked"
 	fi
 	exit 0
 fi
@@ -186,7 +195,7 @@ replay_case() {
 		dmsetup message qcow2-replay-log 0 mark qemu-snapshot || fail "dmsetup message"
 		qemu-img snapshot -c s1 "$work/mnt/img.qcow2" || fail "$name: qemu-img snapshot"
 		sync -f "$work/mnt"
-		dmsetup message qcow2-replay-log 0 mark "r$((np + na))" || fail "dmsetup message"
+		dmsetup message qcow2-replay-log 0 mark "r${snap}s" || fail "dmsetup message"
 		dev=$(attach "$work/mnt/img.qcow2") || fail "$name: attach again"
 		records --count "$nb" --max "$max" --overwrite 50
 		"$QCOW2CTL" detach "$dev" || fail "$name: detach"
@@ -232,13 +241,16 @@ replay_case() {
 		[ -e "$work/failed-point.qcow2" ] && [ -d /run/qcow2-out ] &&
 			cp --sparse=always "$work/failed-point.qcow2" "/run/qcow2-out/replay-case$n.qcow2" &&
 			echo "image at the failed point: build/vm/<kernel>/share/replay-case$n.qcow2"
+	elif [ -n "$snap" ] && [ ! -s "$work/snapshot-checked" ]; then
+		bad "$name: the snapshot was checked at no point"
 	elif [ "${points:-0}" -lt $((na + nb)) ]; then
 		# At least one flush or FUA per record: fewer means the
 		# workload's durability did not reach the log.
 		bad "$name: only ${points:-0} crash points for $((na + nb)) records"
 	else
 		echo "$name: $points crash points, $(cat "$work/leaky" 2>/dev/null | wc -l) with leaked clusters," \
-			"$(cat "$work/skipped" 2>/dev/null | wc -l) inside qemu-img snapshot (not checked);" \
+			"$(cat "$work/skipped" 2>/dev/null | wc -l) inside qemu-img snapshot (not checked)," \
+			"$(cat "$work/snapshot-checked" 2>/dev/null | wc -l) also checking the snapshot;" \
 			"no corruption, no acknowledged record lost"
 	fi
 	unloop "$work"
