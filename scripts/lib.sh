@@ -41,8 +41,8 @@ kernel_release() {
 }
 
 # What counts as a splat in a guest's kernel log (selftests/vm/run.sh,
-# selftests/vm/fuzz-images.sh).
-splat_re='BUG:|WARNING:|Oops|UBSAN:|general protection fault|Kernel panic|kernel BUG at'
+# selftests/vm/fuzz-images.sh); "BUG <cache> (...)" is SLUB's own report.
+splat_re='BUG:|BUG [-a-z0-9_]+ \(|WARNING:|Oops|UBSAN:|general protection fault|Kernel panic|kernel BUG at'
 splat_re+='|INFO: task .* blocked for more than|soft lockup|rcu_.* detected stall'
 splat_re+='|possible circular locking|possible recursive locking|inconsistent lock state'
 splat_re+='|suspicious RCU usage|bad unlock balance|kmemleak: [0-9]+ new suspected'

@@ -4,7 +4,11 @@
  * catch, so that a harness which stopped noticing them fails its own test.
  * Never part of the product: it is built only for "make check".
  *
- *   insmod qcow2_splat.ko provoke=warn,kasan,leak,lockdep,pin,oops
+ *   insmod qcow2_splat.ko provoke=warn,kasan,leak,lockdep,pin,oops,slub
+ *
+ * "slub" frees an object twice in a cache named like the bio caches, on
+ * which the stock guests boot with SLUB's consistency checks
+ * (slub_debug=FZ,bio-*): SLUB reports the second free and ignores it.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -15,7 +19,7 @@
 
 static char *provoke = "";
 module_param(provoke, charp, 0444);
-MODULE_PARM_DESC(provoke, "comma-separated: warn, kasan, leak, lockdep, pin, oops");
+MODULE_PARM_DESC(provoke, "comma-separated: warn, kasan, leak, lockdep, pin, oops, slub");
 
 static DEFINE_MUTEX(splat_a);
 static DEFINE_MUTEX(splat_b);
@@ -78,6 +82,22 @@ static void splat_oops(void)
 	pr_info("NULL dereference: %d\n", READ_ONCE(*p));
 }
 
+static void splat_slub(void)
+{
+	struct kmem_cache *c = kmem_cache_create("bio-qcow2-splat", 64, 0, 0, NULL);
+	void *p;
+
+	if (!c)
+		return;
+	p = kmem_cache_alloc(c, GFP_KERNEL);
+	if (p) {
+		kmem_cache_free(c, p);
+		OPTIMIZER_HIDE_VAR(p);
+		kmem_cache_free(c, p);
+	}
+	kmem_cache_destroy(c);
+}
+
 static int __init splat_init(void)
 {
 	char *list = kstrdup(provoke, GFP_KERNEL), *rest, *what;
@@ -96,6 +116,8 @@ static int __init splat_init(void)
 			splat_lockdep();
 		else if (!strcmp(what, "oops"))
 			splat_oops();
+		else if (!strcmp(what, "slub"))
+			splat_slub();
 		else if (!strcmp(what, "pin"))
 			__module_get(THIS_MODULE);	/* never put: rmmod fails */
 		else if (*what)

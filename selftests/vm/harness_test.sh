@@ -51,6 +51,10 @@ if [ -n "$stock" ]; then
 		'^not ok - [0-9.]+: splat/provoke.sh' \
 		'kernel log has splats: .*WARNING'
 
+	expect "a double free in a bio cache fails the run (SLUB's checks)" $stock 300 \
+		"PROVOKE=slub selftests/run_tests.sh splat/provoke.sh" \
+		'kernel log has splats: .*BUG.*bio-qcow2-splat'
+
 	expect "an oops fails the run although the guest never reports back" $stock 300 \
 		"PROVOKE=oops selftests/run_tests.sh splat/provoke.sh" \
 		'guest died before reporting back' \
