@@ -64,6 +64,16 @@ while [ "$next" -le "$last" ]; do
 	died=$(awk '$1 == "start" { s = $2 } $1 == "end" && $2 == s { s = "" } END { print s }' "$log")
 	grep -E '^(not )?ok ' "$base/boot$boots.tap" | sed "s/ - /&fuzz-images boot $boots: /" |
 		{ if [ -n "$died" ]; then sed 's/^not ok/ok/; s/$/ # the guest died on image '"$died"', reported below/'; else cat; fi; }
+	# A splat belongs to the image whose "qcow2-fuzz: image N" line came
+	# last before it in the kernel log (also in a boot that died later:
+	# an earlier image's splat is kept too).
+	awk -v re="$splat_re" '
+		/qcow2-fuzz: image [0-9]+/ { sub(/.*qcow2-fuzz: image /, ""); img = $1 + 0; next }
+		$0 ~ re && img != "" && !seen[img]++ { print img }' "$out/kernel.log" |
+	while read -r s; do
+		grep "^start $s " "$log" | sed 's/^start/splat/' >> "$results"
+		keep "$s" "$log"
+	done
 	if [ -n "$died" ]; then
 		echo "$died" >> "$base/died"
 		grep "^start $died " "$log" | sed 's/^start/died on/' >> "$results"
@@ -72,15 +82,6 @@ while [ "$next" -le "$last" ]; do
 		next=$((died + 1))
 		continue
 	fi
-	# A splat belongs to the image whose "qcow2-fuzz: image N" line came
-	# last before it in the kernel log.
-	awk -v re="$splat_re" '
-		/qcow2-fuzz: image [0-9]+/ { sub(/.*qcow2-fuzz: image /, ""); img = $1 + 0; next }
-		$0 ~ re && img != "" && !seen[img]++ { print img }' "$out/kernel.log" |
-	while read -r s; do
-		grep "^start $s " "$log" | sed 's/^start/splat/' >> "$results"
-		keep "$s" "$log"
-	done
 	ended=$(awk '$1 == "end" { e = $2 } END { print e }' "$log")
 	[ "$ended" = "$last" ] || { echo "not ok - fuzz-images: boot $boots stopped after image ${ended:-none}"; fail=1; break; }
 	next=$((last + 1))
