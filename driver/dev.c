@@ -354,6 +354,7 @@ static bool can_use_dio(struct file *file)
 
 static void qcow2_free(struct qcow2_dev *q)
 {
+	qcow2_ccache_destroy(q);
 	qcow2_cache_destroy(&q->l2c);
 	qcow2_cache_destroy(&q->rbc);
 	qcow2_meta_map_free(&q->meta);
@@ -738,6 +739,7 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 	mutex_init(&q->meta_lock);
 	mutex_init(&q->hdr_lock);
 	mutex_init(&q->sync_lock);
+	mutex_init(&q->ccache_lock);
 	INIT_WORK(&q->autoclear_work, qcow2_autoclear_work);
 	/* Our own open file: its flags and position are the driver's. */
 	q->file = dentry_open(&file->f_path,
@@ -957,6 +959,9 @@ long qcow2_ctl_status(unsigned int cmd, void __user *uarg)
 	s->refcount_hits = atomic64_read(&q->rbc.hits);
 	s->refcount_misses = atomic64_read(&q->rbc.misses);
 	s->metadata_writes = atomic64_read(&q->stats.metadata_writes);
+	s->compression_type = q->h.compression_type;
+	s->decompressed = atomic64_read(&q->stats.decompressed);
+	s->decompressed_hits = atomic64_read(&q->stats.ccache_hits);
 	path = image_path(q, s->path, sizeof(s->path));
 	if (path != s->path)
 		memmove(s->path, path, strlen(path) + 1);

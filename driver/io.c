@@ -31,6 +31,7 @@ enum qcow2_ext_kind {
 	QCOW2_EXT_HOST,		/* read or write the file at @host */
 	QCOW2_EXT_ZERO,		/* the guest bytes read as zeros */
 	QCOW2_EXT_DONE,		/* already written (copy-on-write) */
+	QCOW2_EXT_COMPRESSED,	/* decompress the cluster of L2 entry @host */
 };
 
 struct qcow2_ext {
@@ -66,8 +67,9 @@ static u64 unit_end(struct qcow2_dev *q, u64 p)
  * The run of units from @pos (at most @len bytes, inside one L2 table)
  * that map the same way, with contiguous host offsets for data. With
  * @write, data counts only where it may be written in place (the entry has
- * COPIED); every other unit is QCOW2_MAP_SLOW. Caller holds the cache lock
- * or meta_lock, so entries do not change underneath.
+ * COPIED); every other unit is QCOW2_MAP_SLOW. A compressed cluster is a
+ * run of its own, and *@host its L2 entry. Caller holds the cache lock or
+ * meta_lock, so entries do not change underneath.
  */
 static int scan(struct qcow2_dev *q, const void *table, u64 pos, u64 len,
 		bool write, u64 *host, u64 *run)
@@ -81,6 +83,11 @@ static int scan(struct qcow2_dev *q, const void *table, u64 pos, u64 len,
 		qcow2_l2e_read(q, table, (p >> q->cluster_bits) &
 			       ((1U << q->l2_bits) - 1), &e);
 		cend = min(end, (p | cmask) + 1);
+		if (p == pos && !write && (e.entry & QCOW2_OFLAG_COMPRESSED)) {
+			*host = e.entry;
+			*run = cend - pos;
+			return QCOW2_MAP_COMPRESSED;
+		}
 		while (p < cend) {
 			k = qcow2_l2e_map(e.entry, e.bitmap, q->extl2,
 					  (p & cmask) >> q->sc_bits);
@@ -191,7 +198,11 @@ static int map_read(struct qcow2_dev *q, u64 pos, u64 len, bool nowait,
 		ext->kind = QCOW2_EXT_ZERO;
 		return 0;
 	default:
-		return nowait ? -EAGAIN : unsupported(q, "compressed clusters");
+		/* Decompression may wait for the file and for the cache. */
+		if (nowait)
+			return -EAGAIN;
+		ext->kind = QCOW2_EXT_COMPRESSED;
+		return 0;
 	}
 }
 
@@ -248,9 +259,37 @@ static int alloc_fresh(struct qcow2_dev *q, struct qcow2_cache_entry *t,
 }
 
 /*
+ * Drop the references the compressed L2 entry @l2e, just replaced, held:
+ * one on every host cluster its data touches, as QEMU counts them (a host
+ * cluster holds the data of several compressed clusters, and a snapshot
+ * may share each). The drops wait for the new L2 entry like every other.
+ */
+static int free_compressed(struct qcow2_dev *q, u64 l2e)
+{
+	struct qcow2_compressed d;
+	struct qcow2_err err;
+	u64 cl;
+	int ret;
+
+	/* It was read through this entry, which passed these checks. */
+	if (qcow2_l2e_compressed(l2e, q->cluster_bits, q->attach_end, &d, &err)) {
+		qcow2_set_corrupt(q, "%s", err.msg);
+		return -EIO;
+	}
+	qcow2_compressed_forget(q, l2e);
+	for (cl = d.offset >> q->cluster_bits;
+	     cl <= (d.offset + d.bytes - 1) >> q->cluster_bits; cl++) {
+		ret = qcow2_free_later(q, cl << q->cluster_bits);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
  * Every other write that changes the mapping of one cluster: copy-on-write
- * of a cluster shared with a snapshot, a zero cluster with a host cluster,
- * subclusters not yet allocated. Builds the cluster in the bounce buffer,
+ * of a cluster shared with a snapshot or compressed, a zero cluster with a
+ * host cluster, subclusters not yet allocated. Builds the cluster in the bounce buffer,
  * writes it (synchronously: these are rare) and then the L2 entry; the
  * data must reach the disk before the entry does (meta.c's barrier).
  */
@@ -259,7 +298,7 @@ static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 {
 	u64 cmask = q->cluster_size - 1, coff = pos & cmask, u, ue, s, se, ws, we;
 	u32 l2i = (pos >> q->cluster_bits) & ((1U << q->l2_bits) - 1);
-	u64 n = min(len, q->cluster_size - coff), old, target;
+	u64 n = min(len, q->cluster_size - coff), old, target, prev;
 	bool inplace, need_read = false, covered;
 	u8 *buf = q->bounce;
 	struct iov_iter it = *iter;
@@ -268,8 +307,17 @@ static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 	int k, ret;
 
 	qcow2_l2e_read(q, t->data, l2i, &e);
-	if (e.entry & QCOW2_OFLAG_COMPRESSED)
-		return unsupported(q, "writes to compressed clusters");
+	if (e.entry & QCOW2_OFLAG_COMPRESSED) {
+		/* Never written in place: it may share sectors. */
+		if (n < q->cluster_size) {
+			ret = qcow2_compressed_copy(q, e.entry, buf);
+			if (ret)
+				return ret;
+		}
+		old = 0;
+		inplace = false;
+		goto merge;
+	}
 	old = e.entry & QCOW2_L2E_OFFSET_MASK;
 	inplace = old && (e.entry & QCOW2_OFLAG_COPIED);
 
@@ -294,6 +342,7 @@ static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 				  u >> q->sc_bits) != QCOW2_MAP_DATA)
 			memset(buf + u, 0, ue - u);
 	}
+merge:
 	if (copy_from_iter(buf + coff, n, &it) != n)
 		return -EIO;
 
@@ -343,6 +392,7 @@ static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 			return ret;
 	}
 
+	prev = e.entry;
 	e.entry = target | QCOW2_OFLAG_COPIED;
 	e.bitmap = q->extl2 ? QCOW2_L2B_ALLOC_ALL : 0;
 	spin_lock(&q->l2c.lock);
@@ -351,6 +401,11 @@ static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 	qcow2_cache_mark_dirty(&q->l2c, t);
 	if (old && !inplace) {
 		ret = qcow2_free_later(q, old);
+		if (ret)
+			return ret;
+		atomic64_inc(&q->stats.cow_clusters);
+	} else if (!old && (prev & QCOW2_OFLAG_COMPRESSED)) {
+		ret = free_compressed(q, prev);
 		if (ret)
 			return ret;
 		atomic64_inc(&q->stats.cow_clusters);
@@ -655,6 +710,11 @@ static void do_rw(struct qcow2_dev *q, struct qcow2_cmd *cmd)
 			break;
 		case QCOW2_EXT_DONE:
 			iov_iter_advance(&iter, ext.len);
+			break;
+		case QCOW2_EXT_COMPRESSED:
+			ret = qcow2_compressed_read(q, ext.host,
+						    pos & (q->cluster_size - 1),
+						    ext.len, &iter);
 			break;
 		}
 		pos += ext.len;

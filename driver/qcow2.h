@@ -127,7 +127,10 @@ struct qcow2_meta_map {
 struct qcow2_stats {
 	atomic64_t reads, writes, read_bytes, write_bytes, flushes, errors;
 	atomic64_t alloc_clusters, cow_clusters, metadata_writes;
+	atomic64_t decompressed, ccache_hits;
 };
+
+struct qcow2_ccache;
 
 /* Where a device is in its life; qcow2_devs_lock (dev.c) protects it. */
 enum qcow2_dev_state {
@@ -198,6 +201,8 @@ struct qcow2_dev {
 
 	struct qcow2_cache l2c;
 	struct qcow2_cache rbc;
+	struct qcow2_ccache *ccache;	/* compress.c, made at first use */
+	struct mutex ccache_lock;	/* ... by one reader */
 
 	struct blk_mq_tag_set tag_set;
 	struct gendisk *disk;
@@ -319,6 +324,13 @@ bool qcow2_cache_dirty(struct qcow2_cache *c);
 int qcow2_cache_writeback(struct qcow2_cache *c);
 void qcow2_cache_synced(struct qcow2_cache *c, bool ok);
 u64 qcow2_cache_bytes(const struct qcow2_cache *c);
+
+/* compress.c: compressed clusters */
+int qcow2_compressed_read(struct qcow2_dev *q, u64 l2e, u32 off, u32 len,
+			  struct iov_iter *iter);
+int qcow2_compressed_copy(struct qcow2_dev *q, u64 l2e, void *buf);
+void qcow2_compressed_forget(struct qcow2_dev *q, u64 l2e);
+void qcow2_ccache_destroy(struct qcow2_dev *q);
 
 /* file.c: I/O on the image file, one discipline for all of it */
 void *qcow2_buf_alloc(size_t size, gfp_t gfp);

@@ -836,6 +836,12 @@ static void feature_names(uint64_t bits, const char *const *names, int n,
 }
 
 static const char *const compat_names[] = { "lazy-refcounts" };
+
+/* As qemu-img info names them. */
+static const char *compression_name(unsigned int type)
+{
+	return type == 0 ? "zlib" : type == 1 ? "zstd" : "unknown";
+}
 static const char *const autoclear_names[] = { "bitmaps", "data-file-raw" };
 
 static void print_device(const struct qcow2_status *s, bool json)
@@ -856,6 +862,8 @@ static void print_device(const struct qcow2_status *s, bool json)
 		printf("cluster size: %u\n", s->cluster_size);
 		printf("version: %u\n", s->version);
 		printf("refcount bits: %u\n", s->refcount_bits);
+		printf("compression type: %s\n",
+		       compression_name(s->compression_type));
 		printf("incompatible features: %s\n", *incompat ? incompat : "none");
 		printf("state: %s\n", *state ? state : "read-write");
 		printf("l2 cache size: %llu\n", (unsigned long long)s->l2_cache_size);
@@ -864,7 +872,8 @@ static void print_device(const struct qcow2_status *s, bool json)
 	}
 #define FIELDS(X) X(reads) X(writes) X(read_bytes) X(write_bytes) X(flushes) \
 	X(errors) X(alloc_clusters) X(cow_clusters) X(l2_hits) X(l2_misses) \
-	X(refcount_hits) X(refcount_misses) X(metadata_writes)
+	X(refcount_hits) X(refcount_misses) X(metadata_writes) X(decompressed) \
+	X(decompressed_hits)
 #define TEXT(f) printf("%s: %llu\n", #f, (unsigned long long)s->f);
 #define JSON(f) printf(", \"%s\": %llu", #f, (unsigned long long)s->f);
 	if (!json) {
@@ -876,6 +885,8 @@ static void print_device(const struct qcow2_status *s, bool json)
 	printf(", \"size\": %llu, \"cluster_size\": %u, \"version\": %u, \"refcount_bits\": %u",
 	       (unsigned long long)s->size, s->cluster_size, s->version,
 	       s->refcount_bits);
+	printf(", \"compression_type\": \"%s\"",
+	       compression_name(s->compression_type));
 	printf(", \"incompatible_features\": \"%s\", \"state\": \"%s\"", incompat, state);
 	printf(", \"l2_cache_size\": %llu, \"refcount_cache_size\": %llu",
 	       (unsigned long long)s->l2_cache_size,
@@ -934,6 +945,8 @@ static int info_image(const char *path, bool json)
 		       h.version, (unsigned long long)h.size, 1U << h.cluster_bits,
 		       1U << h.refcount_order, h.l1_size, h.nb_snapshots,
 		       (unsigned long long)st.st_size);
+		printf(", \"compression_type\": \"%s\"",
+		       compression_name(h.compression_type));
 		printf(", \"incompatible_features\": \"%s\", \"compatible_features\": \"%s\", \"autoclear_features\": \"%s\", \"backing_file\": ",
 		       incompat, compat, autoclear);
 		json_str(backing);
@@ -945,6 +958,7 @@ static int info_image(const char *path, bool json)
 	printf("virtual size: %llu\n", (unsigned long long)h.size);
 	printf("cluster size: %u\n", 1U << h.cluster_bits);
 	printf("refcount bits: %u\n", 1U << h.refcount_order);
+	printf("compression type: %s\n", compression_name(h.compression_type));
 	printf("l1 size: %u\n", h.l1_size);
 	printf("snapshots: %u\n", h.nb_snapshots);
 	printf("file length: %llu\n", (unsigned long long)st.st_size);

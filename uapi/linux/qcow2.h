@@ -210,6 +210,12 @@ struct qcow2_detach {
  * @refcount_hits: out: refcount block lookups served from the cache.
  * @refcount_misses: out: refcount blocks read from the image.
  * @metadata_writes: out: metadata tables written back.
+ * @compression_type: out: what the image's compressed clusters hold, as its
+ *	header says: 0 deflate (zlib), 1 zstd.
+ * @pad: out: zero.
+ * @decompressed: out: compressed clusters decompressed.
+ * @decompressed_hits: out: reads of compressed clusters served from the
+ *	clusters decompressed before.
  * @reserved: out: zero.
  * @path: out: path of the image file, NUL-terminated (as d_path() has it:
  *	" (deleted)" appended when it was unlinked).
@@ -240,7 +246,11 @@ struct qcow2_status {
 	__u64 refcount_hits;
 	__u64 refcount_misses;
 	__u64 metadata_writes;
-	__u64 reserved[8];
+	__u32 compression_type;
+	__u32 pad;
+	__u64 decompressed;
+	__u64 decompressed_hits;
+	__u64 reserved[5];
 	char path[QCOW2_PATH_MAX];
 };
 
