@@ -117,9 +117,6 @@ unsupported() { # LOG-TEXT
 	"$QCOW2CTL" detach "$dev"
 	info "ok: unsupported: $1"
 }
-rm -f "$img"; qemu-img create -q -f qcow2 "$img" 64M
-qemu-io -c "write -c -P 0x11 0 64k" "$img" > /dev/null
-unsupported "compressed clusters"
 rm -f "$img"; qemu-img create -q -f qcow2 -b "$dir/base.qcow2" -F qcow2 "$img"
 unsupported "reads from a backing file"
 # Writes would need the backing file's data: read-write attach is refused.
