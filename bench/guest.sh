@@ -6,6 +6,7 @@
 # turns them into bench/results.md and the chart.
 #
 #   fio STATE WORKLOAD TARGET RUN IOPS MiB/s
+#   cfio TYPE WORKLOAD TARGET RUN IOPS MiB/s   (compressed images)
 #   create SIZE TOOL RUN SECONDS
 #   mem WHAT TARGET BYTES
 #   info KEY VALUE
@@ -19,9 +20,15 @@
 # of prealloc. Fresh and preallocated images are made anew for every fio
 # job, so each job's writes are first writes.
 #
+# Compressed images (part "compressed"): BENCH_CSIZE (512M) of programs,
+# libraries and text from the guest's /usr, converted with qemu-img
+# convert -c (zlib, then zstd; 64 KiB clusters); qcow2 and nbd read that
+# image, loop the raw source (the ceiling: the same bytes, nothing to
+# decompress).
+#
 # BENCH_RUNS (3), BENCH_RUNTIME (seconds per fio job, 3), BENCH_SIZE (8G),
 # BENCH_STATES, BENCH_WORKLOADS, BENCH_TARGETS and BENCH_PARTS ("fio create
-# mem") narrow a run down. BENCH_PARTS=profile runs the first state,
+# mem compressed") narrow a run down. BENCH_PARTS=profile runs the first state,
 # workload and target under "perf record -a -g" and prints where the time
 # went (the kernel's symbols and the driver's, by self time and by caller).
 . "$(dirname "$0")/../selftests/lib.sh"
@@ -31,7 +38,8 @@ runtime=${BENCH_RUNTIME:-3}
 size=${BENCH_SIZE:-8G}
 states=${BENCH_STATES:-fresh prealloc full}
 targets=${BENCH_TARGETS:-loop qcow2 nbd}
-parts=${BENCH_PARTS:-fio create mem}
+parts=${BENCH_PARTS:-fio create mem compressed}
+csize=${BENCH_CSIZE:-512M}
 out=${BENCH_OUT:-/run/qcow2-out/bench.tsv}
 
 # name: fio --rw, --bs, --iodepth, --numjobs
@@ -42,6 +50,7 @@ declare -A wl=(
 	[randwrite-4k-qd32]="randwrite 4k 32 1"
 	[randrw-4k-4x32]="randrw 4k 32 4"
 	[read-1m-qd8]="read 1M 8 1"
+	[read-4k-qd1]="read 4k 1 1"
 	[write-1m-qd8]="write 1M 8 1"
 )
 workloads=${BENCH_WORKLOADS:-randread-4k-qd1 randread-4k-qd32 randwrite-4k-qd1 randwrite-4k-qd32 randrw-4k-4x32 read-1m-qd8 write-1m-qd8}
@@ -157,11 +166,12 @@ image() {
 	IMG=$f
 }
 
-# fio_job DEVICE WORKLOAD TIMEBASED: print "IOPS MiB/s" (reads and writes
-# together). Without TIMEBASED a job stops after one pass over the device,
-# so a first-write job never writes a block twice.
+# fio_job DEVICE WORKLOAD TIMEBASED [SIZE]: print "IOPS MiB/s" (reads and
+# writes together). Without TIMEBASED a job stops after one pass over the
+# device, so a first-write job never writes a block twice.
 fio_job() {
 	local -a w=(${wl[$2]}) tb=()
+	local size=${4:-$size}
 	[ "$3" = 1 ] && tb=(--time_based)
 	fio --name=bench --filename="$1" --ioengine=libaio --direct=1 \
 		--rw="${w[0]}" --bs="${w[1]}" --iodepth="${w[2]}" \
@@ -297,6 +307,40 @@ run_mem() {
 	rm -f "$dir"/m*.qcow2
 }
 
+run_compressed() {
+	local src=$dir/c.raw img=$dir/c.qcow2 type r w t res opts
+	# What a distribution's image holds, more or less.
+	tar -cf - /usr/lib /usr/share /usr/bin 2> /dev/null | head -c "$csize" > "$src"
+	truncate -s "$csize" "$src"
+	for type in zlib zstd; do
+		opts=
+		[ $type = zstd ] && opts="-o compression_type=zstd"
+		rm -f "$img"
+		qemu-img convert -c -f raw -O qcow2 $opts "$src" "$img" ||
+			fail "qemu-img convert -c ($type)"
+		emit info "compressed-$type" "$(stat -c %s "$img")"
+		for r in $(seq "$runs"); do
+			for w in read-4k-qd1 randread-4k-qd1 randread-4k-qd32 read-1m-qd8; do
+				for t in loop qcow2 nbd; do
+					if [ $t = loop ]; then
+						start loop "$src"
+					else
+						start $t "$img"
+					fi
+					res=$(fio_job "$DEV" $w 1 "$csize")
+					[ -n "$res" ] || fail "fio $type $w $t"
+					stop $t
+					emit cfio $type $w $t "$r" ${res}
+					info "$type $w $t run $r: $res"
+				done
+			done
+		done
+		check_image "$img" || fail "$img after the benchmark"
+	done
+	emit info compressed-source "$(stat -c %s "$src")"
+	rm -f "$src" "$img"
+}
+
 run_profile() {
 	local state=${states%% *} w=${workloads%% *} t=${targets%% *} tb=1
 	local data=$dir/perf.data
@@ -323,6 +367,7 @@ for p in $parts; do
 	profile) run_profile ;;
 	create) run_create ;;
 	mem) run_mem ;;
+	compressed) run_compressed ;;
 	*) fail "unknown part $p" ;;
 	esac
 done
