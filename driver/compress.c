@@ -131,9 +131,9 @@ static void ccache_free(struct qcow2_ccache *cc)
 {
 	unsigned int i;
 
-	for (i = 0; i < cc->nr; i++)
+	for (i = 0; cc->slot && i < cc->nr; i++)
 		kvfree(cc->slot[i].data);
-	for (i = 0; i < cc->nctx; i++)
+	for (i = 0; cc->ctx && i < cc->nctx; i++)
 		ctx_free(&cc->ctx[i]);
 	kfree(cc->slot);
 	kfree(cc->ctx);
@@ -143,6 +143,7 @@ static void ccache_free(struct qcow2_ccache *cc)
 /* The cache, made at the first compressed read of the device. */
 static struct qcow2_ccache *ccache(struct qcow2_dev *q)
 {
+	/* Pairs with the release below: a cache seen is a cache made. */
 	struct qcow2_ccache *cc = smp_load_acquire(&q->ccache);
 	unsigned int i;
 	int ret = -ENOMEM;
@@ -178,6 +179,7 @@ static struct qcow2_ccache *ccache(struct qcow2_dev *q)
 			goto fail;
 		list_add(&cc->ctx[i].node, &cc->free_ctx);
 	}
+	/* Published whole: readers take it without the mutex. */
 	smp_store_release(&q->ccache, cc);
 	goto out;
 fail:
@@ -186,7 +188,7 @@ fail:
 out:
 	mutex_unlock(&q->ccache_lock);
 	if (!cc)
-		pr_err_ratelimited("qcow2%d: out of memory for decompressing clusters; read failed\n",
+		pr_err_ratelimited("qcow2%d: out of memory for decompressing clusters; request failed\n",
 				   q->index);
 	return cc ?: ERR_PTR(ret);
 }
@@ -260,58 +262,88 @@ static const char *inflate_cluster(struct qcow2_cc_ctx *c, u8 *out, u32 len,
 }
 
 /*
- * One zstd frame, followed by whatever shares its last sector, must yield
- * exactly @len bytes; its checksum, when it has one, must match.
+ * zstd frames, followed by whatever shares their last sector, must yield
+ * exactly @len bytes; each frame's checksum, when it has one, must match.
+ * QEMU writes one frame, and reads as many as it takes to fill the
+ * cluster (skippable frames yield nothing): so does this. Every frame
+ * takes input, so the loop ends.
  */
 static const char *unzstd_cluster(struct qcow2_cc_ctx *c, u8 *out, u32 len,
 				  const u8 *in, u32 in_len)
 {
-	size_t frame, n;
+	size_t frame, n, done = 0, at = 0;
 
-	frame = zstd_find_frame_compressed_size(in, in_len);
-	if (zstd_is_error(frame))
-		return "no whole zstd frame";
-	n = zstd_decompress_dctx(c->dctx, out, len, in, frame);
-	if (zstd_is_error(n)) {
-		if (zstd_get_error_code(n) == ZSTD_error_dstSize_tooSmall)
-			return "the zstd frame decompresses to more than a cluster";
-		if (zstd_get_error_code(n) == ZSTD_error_checksum_wrong)
-			return "the zstd frame's checksum does not match";
-		return "the zstd frame is damaged";
+	while (done < len) {
+		frame = zstd_find_frame_compressed_size(in + at, in_len - at);
+		if (zstd_is_error(frame))
+			return done ? "the zstd frames decompress to less than a cluster" :
+				      "no whole zstd frame";
+		n = zstd_decompress_dctx(c->dctx, out + done, len - done,
+					 in + at, frame);
+		if (zstd_is_error(n)) {
+			if (zstd_get_error_code(n) == ZSTD_error_dstSize_tooSmall)
+				return "the zstd frame decompresses to more than a cluster";
+			if (zstd_get_error_code(n) == ZSTD_error_checksum_wrong)
+				return "the zstd frame's checksum does not match";
+			return "the zstd frame is damaged";
+		}
+		done += n;
+		at += frame;
 	}
-	if (n != len)
-		return "the zstd frame decompresses to less than a cluster";
 	return NULL;
 }
 
+/**
+ * qcow2_compressed_check - decode and check a compressed L2 entry
+ * @q: the device
+ * @l2e: the entry
+ * @d: where its data lies
+ *
+ * The data must lie inside the file as it was at attach (the device never
+ * writes compressed clusters, so no such entry names a cluster appended
+ * since), past the header cluster, and on no cluster that held metadata at
+ * attach: its refcounts are dropped when it is replaced. A descriptor the
+ * image should never hold marks it corrupt.
+ */
+int qcow2_compressed_check(struct qcow2_dev *q, u64 l2e,
+			   struct qcow2_compressed *d)
+{
+	struct qcow2_err err;
+	u64 cl;
+
+	if (qcow2_l2e_compressed(l2e, q->cluster_bits, q->attach_end, d,
+				 &err)) {
+		qcow2_set_corrupt(q, "%s", err.msg);
+		return -EIO;
+	}
+	for (cl = d->offset >> q->cluster_bits;
+	     cl <= (d->offset + d->bytes - 1) >> q->cluster_bits; cl++) {
+		if (qcow2_overlaps_meta(q, cl << q->cluster_bits)) {
+			qcow2_set_corrupt(q, "compressed cluster at 0x%llx overlaps metadata at 0x%llx",
+					  d->offset, cl << q->cluster_bits);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
 /*
- * Decode and check the descriptor @l2e, read its data and decompress it
- * into @out. A descriptor or data the image should never hold marks it
- * corrupt; a failed read of the file only fails the request.
+ * Check the descriptor @l2e, read its data and decompress it into @out.
+ * Data that does not decompress to one cluster marks the image corrupt; a
+ * failed read of the file only fails the request.
  */
 static int load(struct qcow2_dev *q, struct qcow2_ccache *cc, u64 l2e,
 		u8 *out)
 {
 	struct qcow2_cc_ctx *c;
 	struct qcow2_compressed d;
-	struct qcow2_err err;
-	const char *why;
-	u64 start, cl;
+	const char *why = NULL;
+	u64 start;
 	int ret;
 
-	if (qcow2_l2e_compressed(l2e, q->cluster_bits, q->attach_end, &d,
-				 &err)) {
-		qcow2_set_corrupt(q, "%s", err.msg);
-		return -EIO;
-	}
-	for (cl = d.offset >> q->cluster_bits;
-	     cl <= (d.offset + d.bytes - 1) >> q->cluster_bits; cl++) {
-		if (qcow2_overlaps_meta(q, cl << q->cluster_bits)) {
-			qcow2_set_corrupt(q, "compressed cluster at 0x%llx overlaps metadata at 0x%llx",
-					  d.offset, cl << q->cluster_bits);
-			return -EIO;
-		}
-	}
+	ret = qcow2_compressed_check(q, l2e, &d);
+	if (ret)
+		return ret;
 
 	c = ctx_get(cc);
 	start = round_down(d.offset, SECTOR_SIZE);
@@ -320,20 +352,19 @@ static int load(struct qcow2_dev *q, struct qcow2_ccache *cc, u64 l2e,
 	if (ret) {
 		pr_err_ratelimited("qcow2%d: cannot read the compressed cluster at 0x%llx: %d\n",
 				   q->index, d.offset, ret);
+	} else if (q->h.compression_type == QCOW2_COMPRESSION_ZSTD) {
+		why = unzstd_cluster(c, out, q->cluster_size,
+				     c->in + (d.offset - start), d.bytes);
 	} else {
-		if (q->h.compression_type == QCOW2_COMPRESSION_ZSTD)
-			why = unzstd_cluster(c, out, q->cluster_size,
-					     c->in + (d.offset - start), d.bytes);
-		else
-			why = inflate_cluster(c, out, q->cluster_size,
-					      c->in + (d.offset - start), d.bytes);
-		if (why) {
-			qcow2_set_corrupt(q, "compressed cluster at 0x%llx (%u sectors): %s",
-					  d.offset, d.sectors, why);
-			ret = -EIO;
-		}
+		why = inflate_cluster(c, out, q->cluster_size,
+				      c->in + (d.offset - start), d.bytes);
 	}
 	ctx_put(cc, c);
+	if (why) {
+		qcow2_set_corrupt(q, "compressed cluster at 0x%llx (%u sectors): %s",
+				  d.offset, d.sectors, why);
+		ret = -EIO;
+	}
 	if (!ret)
 		atomic64_inc(&q->stats.decompressed);
 	return ret;
@@ -475,6 +506,28 @@ int qcow2_compressed_copy(struct qcow2_dev *q, u64 l2e, void *buf)
 }
 
 /**
+ * qcow2_compressed_warm - decompress the cluster of @l2e into the cache
+ * @q: the device
+ * @l2e: a compressed L2 entry
+ *
+ * For a write that will copy it: done before the metadata lock, so that
+ * allocating writes and flushes do not wait for the decompression (the copy
+ * finds it kept, or decompresses it again if it was evicted meanwhile).
+ * Errors are the copy's to report.
+ */
+void qcow2_compressed_warm(struct qcow2_dev *q, u64 l2e)
+{
+	struct qcow2_ccache *cc = ccache(q);
+	struct qcow2_cc_slot *s;
+
+	if (IS_ERR(cc))
+		return;
+	s = slot_get(q, cc, l2e);
+	if (!IS_ERR(s))
+		slot_put(cc, s);
+}
+
+/**
  * qcow2_compressed_forget - drop the cached data of @l2e
  * @q: the device
  * @l2e: a compressed L2 entry the image no longer uses here
@@ -484,6 +537,7 @@ int qcow2_compressed_copy(struct qcow2_dev *q, u64 l2e, void *buf)
  */
 void qcow2_compressed_forget(struct qcow2_dev *q, u64 l2e)
 {
+	/* Pairs with ccache()'s release. */
 	struct qcow2_ccache *cc = smp_load_acquire(&q->ccache);
 	struct qcow2_cc_slot *s;
 

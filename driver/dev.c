@@ -960,6 +960,7 @@ long qcow2_ctl_status(unsigned int cmd, void __user *uarg)
 	s->refcount_misses = atomic64_read(&q->rbc.misses);
 	s->metadata_writes = atomic64_read(&q->stats.metadata_writes);
 	s->compression_type = q->h.compression_type;
+	s->pad = 0;
 	s->decompressed = atomic64_read(&q->stats.decompressed);
 	s->decompressed_hits = atomic64_read(&q->stats.ccache_hits);
 	path = image_path(q, s->path, sizeof(s->path));

@@ -258,28 +258,32 @@ static int alloc_fresh(struct qcow2_dev *q, struct qcow2_cache_entry *t,
 	return 0;
 }
 
-/*
- * Drop the references the compressed L2 entry @l2e, just replaced, held:
- * one on every host cluster its data touches, as QEMU counts them (a host
- * cluster holds the data of several compressed clusters, and a snapshot
- * may share each). The drops wait for the new L2 entry like every other.
- */
-static int free_compressed(struct qcow2_dev *q, u64 l2e)
+/* The host clusters the compressed data @d touches. */
+static unsigned int compressed_clusters(struct qcow2_dev *q,
+					const struct qcow2_compressed *d)
 {
-	struct qcow2_compressed d;
-	struct qcow2_err err;
-	u64 cl;
+	return ((d->offset + d->bytes - 1) >> q->cluster_bits) -
+	       (d->offset >> q->cluster_bits) + 1;
+}
+
+/*
+ * Drop the references of the compressed L2 entry @l2e, just replaced, whose
+ * data @d passed qcow2_compressed_check(): one on every host cluster the
+ * data touches, as QEMU counts them (a host cluster holds the data of
+ * several compressed clusters, and a snapshot may share each). The drops
+ * wait for the new L2 entry like every other; the caller made room for
+ * them in the queue.
+ */
+static int free_compressed(struct qcow2_dev *q, u64 l2e,
+			   const struct qcow2_compressed *d)
+{
+	u64 cl = d->offset >> q->cluster_bits;
+	unsigned int i;
 	int ret;
 
-	/* It was read through this entry, which passed these checks. */
-	if (qcow2_l2e_compressed(l2e, q->cluster_bits, q->attach_end, &d, &err)) {
-		qcow2_set_corrupt(q, "%s", err.msg);
-		return -EIO;
-	}
 	qcow2_compressed_forget(q, l2e);
-	for (cl = d.offset >> q->cluster_bits;
-	     cl <= (d.offset + d.bytes - 1) >> q->cluster_bits; cl++) {
-		ret = qcow2_free_later(q, cl << q->cluster_bits);
+	for (i = 0; i < compressed_clusters(q, d); i++) {
+		ret = qcow2_free_later(q, (cl + i) << q->cluster_bits);
 		if (ret)
 			return ret;
 	}
@@ -300,6 +304,8 @@ static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 	u32 l2i = (pos >> q->cluster_bits) & ((1U << q->l2_bits) - 1);
 	u64 n = min(len, q->cluster_size - coff), old, target, prev;
 	bool inplace, need_read = false, covered;
+	struct qcow2_compressed cd;
+	unsigned int nfree;
 	u8 *buf = q->bounce;
 	struct iov_iter it = *iter;
 	struct qcow2_l2e e;
@@ -308,7 +314,14 @@ static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 
 	qcow2_l2e_read(q, t->data, l2i, &e);
 	if (e.entry & QCOW2_OFLAG_COMPRESSED) {
-		/* Never written in place: it may share sectors. */
+		/*
+		 * Never written in place: it may share sectors. Checked even
+		 * when the write covers it, since its refcounts drop.
+		 */
+		ret = qcow2_compressed_check(q, e.entry, &cd);
+		if (ret)
+			return ret;
+		nfree = compressed_clusters(q, &cd);
 		if (n < q->cluster_size) {
 			ret = qcow2_compressed_copy(q, e.entry, buf);
 			if (ret)
@@ -320,6 +333,7 @@ static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 	}
 	old = e.entry & QCOW2_L2E_OFFSET_MASK;
 	inplace = old && (e.entry & QCOW2_OFLAG_COPIED);
+	nfree = old && !inplace;
 
 	for (u = 0; u < q->cluster_size; u = ue) {
 		ue = unit_end(q, u);
@@ -392,6 +406,10 @@ merge:
 			return ret;
 	}
 
+	/* From here on the write is done whatever happens: no half-way. */
+	ret = qcow2_free_reserve(q, nfree);
+	if (ret)
+		return ret;
 	prev = e.entry;
 	e.entry = target | QCOW2_OFLAG_COPIED;
 	e.bitmap = q->extl2 ? QCOW2_L2B_ALLOC_ALL : 0;
@@ -405,7 +423,7 @@ merge:
 			return ret;
 		atomic64_inc(&q->stats.cow_clusters);
 	} else if (!old && (prev & QCOW2_OFLAG_COMPRESSED)) {
-		ret = free_compressed(q, prev);
+		ret = free_compressed(q, prev, &cd);
 		if (ret)
 			return ret;
 		atomic64_inc(&q->stats.cow_clusters);
@@ -421,8 +439,18 @@ static int write_slow(struct qcow2_dev *q, u64 pos, u64 len,
 	u64 l1i = pos >> (q->cluster_bits + q->l2_bits);
 	u32 l2i = (pos >> q->cluster_bits) & ((1U << q->l2_bits) - 1);
 	struct qcow2_cache_entry *t;
+	struct qcow2_ext peek;
 	struct qcow2_l2e e;
 	int ret;
+
+	/*
+	 * A partial write over a compressed cluster merges into its data:
+	 * decompress it before taking the lock the copy needs, which
+	 * allocating writes and flushes wait for.
+	 */
+	if (!map_read(q, pos, len, false, &peek) &&
+	    peek.kind == QCOW2_EXT_COMPRESSED && peek.len < q->cluster_size)
+		qcow2_compressed_warm(q, peek.host);
 
 	mutex_lock(&q->meta_lock);
 	ret = -EIO;

@@ -354,6 +354,17 @@ int qcow2_refcount_update(struct qcow2_dev *q, u64 cluster, s64 delta)
 /* Drop the refcount of the cluster at @offset once the tables no longer
  * using it are on disk.
  */
+/*
+ * Room for @n more clusters in the pending-free queue, so that queuing them
+ * after an L2 entry changed cannot fail half-way.
+ */
+int qcow2_free_reserve(struct qcow2_dev *q, unsigned int n)
+{
+	if (q->npending + n <= QCOW2_PENDING_FREE_MAX)
+		return 0;
+	return qcow2_flush_metadata(q);
+}
+
 int qcow2_free_later(struct qcow2_dev *q, u64 offset)
 {
 	int ret;

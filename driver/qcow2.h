@@ -329,6 +329,9 @@ u64 qcow2_cache_bytes(const struct qcow2_cache *c);
 int qcow2_compressed_read(struct qcow2_dev *q, u64 l2e, u32 off, u32 len,
 			  struct iov_iter *iter);
 int qcow2_compressed_copy(struct qcow2_dev *q, u64 l2e, void *buf);
+int qcow2_compressed_check(struct qcow2_dev *q, u64 l2e,
+			   struct qcow2_compressed *d);
+void qcow2_compressed_warm(struct qcow2_dev *q, u64 l2e);
 void qcow2_compressed_forget(struct qcow2_dev *q, u64 l2e);
 void qcow2_ccache_destroy(struct qcow2_dev *q);
 
@@ -356,6 +359,7 @@ int qcow2_flush(struct qcow2_dev *q);
 void qcow2_trim_reserve(struct qcow2_dev *q);
 int qcow2_refcount_update(struct qcow2_dev *q, u64 cluster, s64 delta);
 int qcow2_free_later(struct qcow2_dev *q, u64 offset);
+int qcow2_free_reserve(struct qcow2_dev *q, unsigned int n);
 long qcow2_alloc_clusters(struct qcow2_dev *q, u64 n, u64 *offset);
 int qcow2_l2_for_write(struct qcow2_dev *q, u64 l1i,
 		       struct qcow2_cache_entry **out);

@@ -862,8 +862,9 @@ static void print_device(const struct qcow2_status *s, bool json)
 		printf("cluster size: %u\n", s->cluster_size);
 		printf("version: %u\n", s->version);
 		printf("refcount bits: %u\n", s->refcount_bits);
-		printf("compression type: %s\n",
-		       compression_name(s->compression_type));
+		if (s->version >= 3)
+			printf("compression type: %s\n",
+			       compression_name(s->compression_type));
 		printf("incompatible features: %s\n", *incompat ? incompat : "none");
 		printf("state: %s\n", *state ? state : "read-write");
 		printf("l2 cache size: %llu\n", (unsigned long long)s->l2_cache_size);
@@ -958,7 +959,9 @@ static int info_image(const char *path, bool json)
 	printf("virtual size: %llu\n", (unsigned long long)h.size);
 	printf("cluster size: %u\n", 1U << h.cluster_bits);
 	printf("refcount bits: %u\n", 1U << h.refcount_order);
-	printf("compression type: %s\n", compression_name(h.compression_type));
+	/* Version 2 has no such field, and qemu-img shows none. */
+	if (h.version >= 3)
+		printf("compression type: %s\n", compression_name(h.compression_type));
 	printf("l1 size: %u\n", h.l1_size);
 	printf("snapshots: %u\n", h.nb_snapshots);
 	printf("file length: %llu\n", (unsigned long long)st.st_size);
