@@ -440,9 +440,10 @@ static int cmd_version(int argc, char **argv)
 	close(fd);
 	printf("module ABI version: %u\n", v.abi_version);
 	printf("qcow2ctl ABI version: %u\n", QCOW2_ABI_VERSION);
-	printf("module features: 0x%llx%s%s\n", (unsigned long long)v.features,
+	printf("module features: 0x%llx%s%s%s\n", (unsigned long long)v.features,
 	       v.features & QCOW2_FEATURE_CREATE ? " create" : "",
-	       v.features & QCOW2_FEATURE_ATTACH ? " attach" : "");
+	       v.features & QCOW2_FEATURE_ATTACH ? " attach" : "",
+	       v.features & QCOW2_FEATURE_COMPRESSED ? " compressed" : "");
 	if (v.abi_version != QCOW2_ABI_VERSION) {
 		fprintf(stderr, "%s: module and qcow2ctl ABI versions differ; rebuild both from one tree\n",
 			progname);
@@ -844,7 +845,9 @@ static const char *compression_name(unsigned int type)
 }
 static const char *const autoclear_names[] = { "bitmaps", "data-file-raw" };
 
-static void print_device(const struct qcow2_status *s, bool json)
+/* @compressed: the module reports the compression fields. */
+static void print_device(const struct qcow2_status *s, bool compressed,
+			 bool json)
 {
 	static const char *const state_names[] = {
 		"read-only", "partscan", "autoclear", "direct-io", "corrupt",
@@ -862,7 +865,7 @@ static void print_device(const struct qcow2_status *s, bool json)
 		printf("cluster size: %u\n", s->cluster_size);
 		printf("version: %u\n", s->version);
 		printf("refcount bits: %u\n", s->refcount_bits);
-		if (s->version >= 3)
+		if (compressed && s->version >= 3)
 			printf("compression type: %s\n",
 			       compression_name(s->compression_type));
 		printf("incompatible features: %s\n", *incompat ? incompat : "none");
@@ -886,8 +889,9 @@ static void print_device(const struct qcow2_status *s, bool json)
 	printf(", \"size\": %llu, \"cluster_size\": %u, \"version\": %u, \"refcount_bits\": %u",
 	       (unsigned long long)s->size, s->cluster_size, s->version,
 	       s->refcount_bits);
-	printf(", \"compression_type\": \"%s\"",
-	       compression_name(s->compression_type));
+	if (compressed)
+		printf(", \"compression_type\": \"%s\"",
+		       compression_name(s->compression_type));
 	printf(", \"incompatible_features\": \"%s\", \"state\": \"%s\"", incompat, state);
 	printf(", \"l2_cache_size\": %llu, \"refcount_cache_size\": %llu",
 	       (unsigned long long)s->l2_cache_size,
@@ -975,6 +979,7 @@ static int info_image(const char *path, bool json)
 
 static int cmd_info(int argc, char **argv)
 {
+	struct qcow2_version v;
 	struct qcow2_status s;
 	bool json = false;
 	const char *arg = NULL;
@@ -1005,6 +1010,10 @@ static int cmd_info(int argc, char **argv)
 	ctl = open_control();
 	if (ctl < 0)
 		return 1;
+	if (get_version(ctl, &v)) {
+		close(ctl);
+		return 1;
+	}
 	if (get_status(ctl, index, &s)) {
 		fprintf(stderr, "%s: /dev/" QCOW2_DEVICE_NAME "%u: %s\n", progname,
 			index, errno == ENXIO ? "no such device" : strerror(errno));
@@ -1012,7 +1021,7 @@ static int cmd_info(int argc, char **argv)
 		return 1;
 	}
 	close(ctl);
-	print_device(&s, json);
+	print_device(&s, v.features & QCOW2_FEATURE_COMPRESSED, json);
 	return 0;
 }
 

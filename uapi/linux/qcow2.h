@@ -40,7 +40,14 @@
 #define QCOW2_FEATURE_CREATE	(1ULL << 0)	/* QCOW2_IOC_CREATE */
 /* QCOW2_IOC_ATTACH, _DETACH, _STATUS and _LIST */
 #define QCOW2_FEATURE_ATTACH	(1ULL << 1)
-#define QCOW2_FEATURES_ALL	(QCOW2_FEATURE_CREATE | QCOW2_FEATURE_ATTACH)
+/*
+ * Devices read compressed clusters and write over them; struct
+ * qcow2_status reports compression_type, decompressed and
+ * decompressed_hits (zero from modules without this bit).
+ */
+#define QCOW2_FEATURE_COMPRESSED	(1ULL << 2)
+#define QCOW2_FEATURES_ALL	(QCOW2_FEATURE_CREATE | QCOW2_FEATURE_ATTACH | \
+				 QCOW2_FEATURE_COMPRESSED)
 
 /**
  * struct qcow2_version - argument of %QCOW2_IOC_VERSION
