@@ -188,7 +188,7 @@ fail:
 out:
 	mutex_unlock(&q->ccache_lock);
 	if (!cc)
-		pr_err_ratelimited("qcow2%d: out of memory for decompressing clusters; request failed\n",
+		pr_err_ratelimited("qcow2%d: out of memory for decompressing clusters\n",
 				   q->index);
 	return cc ?: ERR_PTR(ret);
 }
@@ -276,7 +276,7 @@ static const char *unzstd_cluster(struct qcow2_cc_ctx *c, u8 *out, u32 len,
 	while (done < len) {
 		frame = zstd_find_frame_compressed_size(in + at, in_len - at);
 		if (zstd_is_error(frame))
-			return done ? "the zstd frames decompress to less than a cluster" :
+			return done ? "the zstd frames decompress to less than a cluster, or what follows them is damaged" :
 				      "no whole zstd frame";
 		n = zstd_decompress_dctx(c->dctx, out + done, len - done,
 					 in + at, frame);

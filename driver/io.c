@@ -304,7 +304,7 @@ static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 	u32 l2i = (pos >> q->cluster_bits) & ((1U << q->l2_bits) - 1);
 	u64 n = min(len, q->cluster_size - coff), old, target, prev;
 	bool inplace, need_read = false, covered;
-	struct qcow2_compressed cd;
+	struct qcow2_compressed cd = {};
 	unsigned int nfree;
 	u8 *buf = q->bounce;
 	struct iov_iter it = *iter;
@@ -398,6 +398,13 @@ merge:
 				return ret;
 		}
 	} else {
+		/*
+		 * Room for the drops first: once the L2 entry changes, the
+		 * write is done whatever happens, never half-way.
+		 */
+		ret = qcow2_free_reserve(q, nfree);
+		if (ret)
+			return ret;
 		got = qcow2_alloc_clusters(q, 1, &target);
 		if (got < 0)
 			return got;
@@ -406,10 +413,6 @@ merge:
 			return ret;
 	}
 
-	/* From here on the write is done whatever happens: no half-way. */
-	ret = qcow2_free_reserve(q, nfree);
-	if (ret)
-		return ret;
 	prev = e.entry;
 	e.entry = target | QCOW2_OFLAG_COPIED;
 	e.bitmap = q->extl2 ? QCOW2_L2B_ALLOC_ALL : 0;
@@ -419,12 +422,12 @@ merge:
 	qcow2_cache_mark_dirty(&q->l2c, t);
 	if (old && !inplace) {
 		ret = qcow2_free_later(q, old);
-		if (ret)
+		if (WARN_ON_ONCE(ret))	/* room was made above */
 			return ret;
 		atomic64_inc(&q->stats.cow_clusters);
 	} else if (!old && (prev & QCOW2_OFLAG_COMPRESSED)) {
 		ret = free_compressed(q, prev, &cd);
-		if (ret)
+		if (WARN_ON_ONCE(ret))
 			return ret;
 		atomic64_inc(&q->stats.cow_clusters);
 	}
@@ -433,13 +436,35 @@ merge:
 	return 0;
 }
 
+/*
+ * The L2 entry of the cluster at @pos if a table in the cache says it is
+ * compressed, else 0. Never reads or waits.
+ */
+static u64 cached_compressed(struct qcow2_dev *q, u64 pos)
+{
+	u64 l1i = pos >> (q->cluster_bits + q->l2_bits), l2off;
+	u32 l2i = (pos >> q->cluster_bits) & ((1U << q->l2_bits) - 1);
+	const void *table;
+	struct qcow2_l2e e;
+
+	l2off = qcow2_l1e_offset(q, l1i);
+	if (!l2off)
+		return 0;
+	table = qcow2_cache_peek(&q->l2c, l2off);
+	if (!table)
+		return 0;
+	qcow2_l2e_read(q, table, l2i, &e);
+	spin_unlock(&q->l2c.lock);
+	return e.entry & QCOW2_OFLAG_COMPRESSED ? e.entry : 0;
+}
+
 static int write_slow(struct qcow2_dev *q, u64 pos, u64 len,
 		      struct iov_iter *iter, struct qcow2_ext *ext)
 {
 	u64 l1i = pos >> (q->cluster_bits + q->l2_bits);
 	u32 l2i = (pos >> q->cluster_bits) & ((1U << q->l2_bits) - 1);
+	u64 coff = pos & (q->cluster_size - 1), l2e;
 	struct qcow2_cache_entry *t;
-	struct qcow2_ext peek;
 	struct qcow2_l2e e;
 	int ret;
 
@@ -448,9 +473,12 @@ static int write_slow(struct qcow2_dev *q, u64 pos, u64 len,
 	 * decompress it before taking the lock the copy needs, which
 	 * allocating writes and flushes wait for.
 	 */
-	if (!map_read(q, pos, len, false, &peek) &&
-	    peek.kind == QCOW2_EXT_COMPRESSED && peek.len < q->cluster_size)
-		qcow2_compressed_warm(q, peek.host);
+	if (min(len, q->cluster_size - coff) < q->cluster_size &&
+	    !qcow2_is_corrupt(q)) {
+		l2e = cached_compressed(q, pos);
+		if (l2e)
+			qcow2_compressed_warm(q, l2e);
+	}
 
 	mutex_lock(&q->meta_lock);
 	ret = -EIO;

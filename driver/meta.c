@@ -351,12 +351,10 @@ int qcow2_refcount_update(struct qcow2_dev *q, u64 cluster, s64 delta)
 	return 0;
 }
 
-/* Drop the refcount of the cluster at @offset once the tables no longer
- * using it are on disk.
- */
 /*
  * Room for @n more clusters in the pending-free queue, so that queuing them
- * after an L2 entry changed cannot fail half-way.
+ * after an L2 or L1 entry changed cannot fail half-way. A metadata flush
+ * that succeeds empties the queue.
  */
 int qcow2_free_reserve(struct qcow2_dev *q, unsigned int n)
 {
@@ -365,6 +363,9 @@ int qcow2_free_reserve(struct qcow2_dev *q, unsigned int n)
 	return qcow2_flush_metadata(q);
 }
 
+/* Drop the refcount of the cluster at @offset once the tables no longer
+ * using it are on disk.
+ */
 int qcow2_free_later(struct qcow2_dev *q, u64 offset)
 {
 	int ret;
@@ -697,6 +698,10 @@ int qcow2_l2_for_write(struct qcow2_dev *q, u64 l1i,
 	}
 
 	if (old) {
+		/* The old table's drop, queued once the L1 entry moved. */
+		ret = qcow2_free_reserve(q, 1);
+		if (ret)
+			return ret;
 		ret = qcow2_cache_get(&q->l2c, old, true, l1i, &oe);
 		if (ret)
 			return ret;
@@ -717,7 +722,8 @@ int qcow2_l2_for_write(struct qcow2_dev *q, u64 l1i,
 		oe = NULL;
 		atomic64_inc(&q->stats.cow_clusters);
 		ret = qcow2_free_later(q, old);
-		if (ret) {
+		/* Room was made above. */
+		if (WARN_ON_ONCE(ret)) {
 			qcow2_cache_put(&q->l2c, ne);
 			return ret;
 		}

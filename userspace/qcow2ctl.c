@@ -889,7 +889,7 @@ static void print_device(const struct qcow2_status *s, bool compressed,
 	printf(", \"size\": %llu, \"cluster_size\": %u, \"version\": %u, \"refcount_bits\": %u",
 	       (unsigned long long)s->size, s->cluster_size, s->version,
 	       s->refcount_bits);
-	if (compressed)
+	if (compressed && s->version >= 3)
 		printf(", \"compression_type\": \"%s\"",
 		       compression_name(s->compression_type));
 	printf(", \"incompatible_features\": \"%s\", \"state\": \"%s\"", incompat, state);
@@ -950,8 +950,9 @@ static int info_image(const char *path, bool json)
 		       h.version, (unsigned long long)h.size, 1U << h.cluster_bits,
 		       1U << h.refcount_order, h.l1_size, h.nb_snapshots,
 		       (unsigned long long)st.st_size);
-		printf(", \"compression_type\": \"%s\"",
-		       compression_name(h.compression_type));
+		if (h.version >= 3)
+			printf(", \"compression_type\": \"%s\"",
+			       compression_name(h.compression_type));
 		printf(", \"incompatible_features\": \"%s\", \"compatible_features\": \"%s\", \"autoclear_features\": \"%s\", \"backing_file\": ",
 		       incompat, compat, autoclear);
 		json_str(backing);

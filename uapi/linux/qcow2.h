@@ -221,8 +221,8 @@ struct qcow2_detach {
  *	header says: 0 deflate (zlib), 1 zstd.
  * @pad: out: zero.
  * @decompressed: out: compressed clusters decompressed.
- * @decompressed_hits: out: reads of compressed clusters served from the
- *	clusters decompressed before.
+ * @decompressed_hits: out: reads of compressed clusters (and copies of one
+ *	for a write over it) served from the clusters decompressed before.
  * @reserved: out: zero.
  * @path: out: path of the image file, NUL-terminated (as d_path() has it:
  *	" (deleted)" appended when it was unlinked).
