@@ -24,7 +24,7 @@ for v in BENCH_RUNS BENCH_RUNTIME BENCH_SIZE BENCH_STATES BENCH_WORKLOADS \
 done
 out=build/bench/$kernel
 mkdir -p build/bench
-log "benchmark in a Debian $kernel guest (about 26 minutes with the defaults)"
+log "benchmark in a Debian $kernel guest (about 45 minutes with the defaults)"
 selftests/vm/run.sh -k "$kernel" -t 10800 -m 2G -o "$out" \
 	-c "${env}bench/guest.sh" > "$out.log" 2>&1 || {
 	cat "$out.log" >&2
