@@ -16,19 +16,25 @@ failed=0
 # A source of random data, text that compresses well and zeros, in pieces
 # that do not line up with any cluster size: SIZE bytes into FILE.
 make_source() { # FILE SIZE
-	local f=$1 size=$2 piece=$((96 * 1024)) k=0 at=0
-	truncate -s "$size" "$f"
-	while [ $at -lt "$size" ]; do
-		case $((k % 4)) in
-		0) head -c $piece /dev/urandom ;;
-		1) seq -f "line %06g of some text that compresses" 100000 | head -c $piece ;;
-		2) ;;	# zeros: the hole truncate made
-		3) { head -c $((piece / 2)) /dev/urandom
-		     seq -f "%08g" 100000 | head -c $((piece / 2)); } ;;
-		esac | dd of="$f" bs=4k seek=$((at / 4096)) conv=notrunc status=none
-		at=$((at + piece))
-		k=$((k + 1))
-	done
+	python3 - "$1" "$2" <<'PY'
+import os, sys
+path, size, piece = sys.argv[1], int(sys.argv[2]), 96 * 1024
+text = b"".join(b"line %06d of some text that compresses\n" % i for i in range(4000))
+with open(path, "wb") as f:
+    at, k = 0, 0
+    while at < size:
+        n = min(piece, size - at)
+        kind = k % 4
+        if kind == 0:
+            f.write(os.urandom(n))
+        elif kind == 1:
+            f.write(text[:n])
+        elif kind == 2:
+            f.write(bytes(n))
+        else:
+            f.write((os.urandom(n // 2) + text[:n - n // 2])[:n])
+        at, k = at + n, k + 1
+PY
 }
 
 status_field() { # DEVICE FIELD
@@ -231,10 +237,15 @@ l2_entry0() { echo $(( $(peek_be64 "$img" $(peek_be64 "$img" 40)) & 0x00ffffffff
 crafted() {
 	local type=$1 opts= end desc l2
 	shift
-	[ "$type" = zstd ] && opts="-o compression_type=zstd"
+	# One image of each type, copied for every case.
+	if [ ! -e "$dir/base-$type.qcow2" ]; then
+		[ "$type" = zstd ] && opts="-o compression_type=zstd"
+		qemu-img create -q -f qcow2 $opts "$dir/base-$type.qcow2" 1M &&
+			qemu-io -c "write -c -P 0x11 0 64k" "$dir/base-$type.qcow2" > /dev/null ||
+			return 1
+	fi
 	rm -f "$img"
-	qemu-img create -q -f qcow2 $opts "$img" 1M &&
-		qemu-io -c "write -c -P 0x11 0 64k" "$img" > /dev/null || return 1
+	cp "$dir/base-$type.qcow2" "$img" || return 1
 	l2=$(l2_entry0)
 	if [ "$1" = -p ]; then
 		end=$(( ($(stat -c %s "$img") + 511) / 512 * 512 + 100 ))
