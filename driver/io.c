@@ -293,17 +293,18 @@ static int free_compressed(struct qcow2_dev *q, u64 l2e,
 /*
  * Every other write that changes the mapping of one cluster: copy-on-write
  * of a cluster shared with a snapshot or compressed, a zero cluster with a
- * host cluster, subclusters not yet allocated. Builds the cluster in the bounce buffer,
- * writes it (synchronously: these are rare) and then the L2 entry; the
- * data must reach the disk before the entry does (meta.c's barrier).
+ * host cluster, subclusters not yet allocated. Builds the cluster in the
+ * bounce buffer, writes it (synchronously: these are rare) and then the L2
+ * entry; the data must reach the disk before the entry does (meta.c's
+ * barrier).
  */
 static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 	       u64 len, struct iov_iter *iter, struct qcow2_ext *ext)
 {
 	u64 cmask = q->cluster_size - 1, coff = pos & cmask, u, ue, s, se, ws, we;
 	u32 l2i = (pos >> q->cluster_bits) & ((1U << q->l2_bits) - 1);
-	u64 n = min(len, q->cluster_size - coff), old, target, prev;
-	bool inplace, need_read = false, covered;
+	u64 n = min(len, q->cluster_size - coff), old, target, was;
+	bool inplace, need_read = false, covered, compressed;
 	struct qcow2_compressed cd = {};
 	unsigned int nfree;
 	u8 *buf = q->bounce;
@@ -313,7 +314,8 @@ static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 	int k, ret;
 
 	qcow2_l2e_read(q, t->data, l2i, &e);
-	if (e.entry & QCOW2_OFLAG_COMPRESSED) {
+	compressed = e.entry & QCOW2_OFLAG_COMPRESSED;
+	if (compressed) {
 		/*
 		 * Never written in place: it may share sectors. Checked even
 		 * when the write covers it, since its refcounts drop.
@@ -413,7 +415,7 @@ merge:
 			return ret;
 	}
 
-	prev = e.entry;
+	was = e.entry;
 	e.entry = target | QCOW2_OFLAG_COPIED;
 	e.bitmap = q->extl2 ? QCOW2_L2B_ALLOC_ALL : 0;
 	spin_lock(&q->l2c.lock);
@@ -425,8 +427,8 @@ merge:
 		if (WARN_ON_ONCE(ret))	/* room was made above */
 			return ret;
 		atomic64_inc(&q->stats.cow_clusters);
-	} else if (!old && (prev & QCOW2_OFLAG_COMPRESSED)) {
-		ret = free_compressed(q, prev, &cd);
+	} else if (compressed) {
+		ret = free_compressed(q, was, &cd);
 		if (WARN_ON_ONCE(ret))
 			return ret;
 		atomic64_inc(&q->stats.cow_clusters);
