@@ -90,6 +90,60 @@ int qcow2_header_decode(struct qcow2_header *h, const void *buf, size_t len,
 	return 0;
 }
 
+u64 qcow2_header_backing_bytes(const struct qcow2_header *h)
+{
+	if (!qcow2_has_backing(h))
+		return 0;
+	return h->backing_file_offset + h->backing_file_size;
+}
+
+/*
+ * The extensions lie between the header and the backing file name, each a
+ * type, a length and data padded to 8 bytes, until an end marker. Only the
+ * backing format matters here; the walk checks every length it passes, as
+ * QEMU does, and a name with a NUL byte in it is refused (QEMU would cut
+ * it there, and open another file than the name says).
+ */
+int qcow2_header_backing(const struct qcow2_header *h, const void *buf,
+			 size_t len, struct qcow2_backing_name *b,
+			 struct qcow2_err *err)
+{
+	u64 end = h->backing_file_offset, pos = h->header_length, dlen;
+	const u8 *p = buf;
+	u32 type;
+
+	memset(b, 0, sizeof(*b));
+	if (!qcow2_has_backing(h))
+		return 0;
+	if (len < qcow2_header_backing_bytes(h))
+		return qcow2_fail(err, EINVAL, "backing file name lies past the %zu bytes read",
+				  len);
+	while (pos + 8 <= end) {
+		type = qcow2_get_be32(p + pos);
+		dlen = qcow2_get_be32(p + pos + 4);
+		if (type == QCOW2_EXT_END)
+			break;
+		if (dlen > end - pos - 8)
+			return qcow2_fail(err, EINVAL,
+					  "header extension 0x%08x at %llu (%llu bytes) runs into the backing file name",
+					  type, (unsigned long long)pos,
+					  (unsigned long long)dlen);
+		if (type == QCOW2_EXT_BACKING_FORMAT) {
+			if (dlen > QCOW2_MAX_BACKING_FORMAT || !dlen ||
+			    memchr(p + pos + 8, 0, dlen))
+				return qcow2_fail(err, EINVAL,
+						  "backing format extension of %llu bytes is not a format name",
+						  (unsigned long long)dlen);
+			memcpy(b->format, p + pos + 8, dlen);
+		}
+		pos += 8 + ((dlen + 7) & ~7ULL);
+	}
+	if (memchr(p + h->backing_file_offset, 0, h->backing_file_size))
+		return qcow2_fail(err, EINVAL, "backing file name has a NUL byte");
+	memcpy(b->name, p + h->backing_file_offset, h->backing_file_size);
+	return 0;
+}
+
 /*
  * Is [off, off + len) a sane place for a table of @len bytes: cluster
  * aligned, inside the host offset range and inside the file?
@@ -872,6 +926,12 @@ int qcow2_snapshot_decode(struct qcow2_snapshot *s, const void *buf,
 
 	s->l1_table_offset = qcow2_get_be64(p);
 	s->l1_size = qcow2_get_be32(p + 8);
+	s->id_len = id_len;
+	s->name_len = name_len;
+	s->extra = extra;
+	s->date_sec = qcow2_get_be32(p + 16);
+	s->vm_state_size = qcow2_get_be32(p + 32);
+	s->disk_size = 0;
 	if (extra > QCOW2_MAX_SNAPSHOT_EXTRA)
 		return qcow2_fail(err, EINVAL, "snapshot extra data of %u bytes exceeds %u",
 				  extra, QCOW2_MAX_SNAPSHOT_EXTRA);
@@ -884,4 +944,14 @@ int qcow2_snapshot_decode(struct qcow2_snapshot *s, const void *buf,
 		return 0;
 	return check_table("snapshot L1 table", s->l1_table_offset,
 			   (u64)s->l1_size * 8, cluster_bits, file_size, err);
+}
+
+void qcow2_snapshot_extra(struct qcow2_snapshot *s, const void *extra)
+{
+	const u8 *p = extra;
+
+	if (s->extra >= 8)
+		s->vm_state_size = qcow2_get_be64(p);
+	if (s->extra >= 16)
+		s->disk_size = qcow2_get_be64(p + 8);
 }

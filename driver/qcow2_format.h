@@ -419,11 +419,33 @@ int qcow2_reft_check(u64 rte, u32 cluster_bits, u64 file_size,
  * @entry_len: bytes of the entry, without the padding to a multiple of 8
  *	that follows it (and that the last entry may lack at the end of the file)
  */
+/*
+ * A snapshot table entry: 40 bytes, then @extra bytes of extra data, then
+ * the id (@id_len bytes) and the name (@name_len bytes), no NULs.
+ */
 struct qcow2_snapshot {
 	u64 l1_table_offset;
 	u32 l1_size;
 	u32 entry_len;
+	u32 extra;
+	u32 id_len;
+	u32 name_len;
+	u32 date_sec;
+	u64 vm_state_size;	/* from the extra data if it has the field */
+	u64 disk_size;		/* from the extra data; 0 if it lacks it */
 };
+
+/* Where the id starts, from the start of the entry. */
+static inline u32 qcow2_snapshot_id_pos(const struct qcow2_snapshot *s)
+{
+	return QCOW2_SNAPSHOT_HEADER_LEN + s->extra;
+}
+
+/*
+ * Fill in what the extra data says (@extra points at @s->extra bytes):
+ * the large VM state size and the virtual disk size, when present.
+ */
+void qcow2_snapshot_extra(struct qcow2_snapshot *s, const void *extra);
 
 /* Decode and check the first QCOW2_SNAPSHOT_HEADER_LEN bytes of an entry. */
 int qcow2_snapshot_decode(struct qcow2_snapshot *s, const void *buf,
@@ -432,6 +454,37 @@ int qcow2_snapshot_decode(struct qcow2_snapshot *s, const void *buf,
 
 int qcow2_header_decode(struct qcow2_header *h, const void *buf, size_t len,
 			struct qcow2_err *err);
+/**
+ * struct qcow2_backing_name - what an image says about its backing file
+ * @name: the backing file name, NUL-terminated; "" without one
+ * @format: the backing format extension, NUL-terminated; "" without one
+ */
+struct qcow2_backing_name {
+	char name[QCOW2_MAX_BACKING_NAME + 1];
+	char format[QCOW2_MAX_BACKING_FORMAT + 1];
+};
+
+/* An empty name is no backing file, as QEMU reads it. */
+static inline bool qcow2_has_backing(const struct qcow2_header *h)
+{
+	return h->backing_file_offset && h->backing_file_size;
+}
+
+/*
+ * Bytes from the start of the file qcow2_header_backing() needs: the
+ * header, its extensions and the backing file name; 0 without a backing
+ * file. At most one cluster (qcow2_header_check()).
+ */
+u64 qcow2_header_backing_bytes(const struct qcow2_header *h);
+
+/*
+ * Decode the backing file name and format of a checked header @h from the
+ * first @len bytes of the image, @len >= qcow2_header_backing_bytes(@h).
+ */
+int qcow2_header_backing(const struct qcow2_header *h, const void *buf,
+			 size_t len, struct qcow2_backing_name *b,
+			 struct qcow2_err *err);
+
 int qcow2_header_check(const struct qcow2_header *h, u64 file_size,
 		       struct qcow2_err *err);
 size_t qcow2_header_encode(const struct qcow2_header *h, void *buf,

@@ -46,8 +46,14 @@
  * decompressed_hits (zero from modules without this bit).
  */
 #define QCOW2_FEATURE_COMPRESSED	(1ULL << 2)
+/*
+ * Backing chains (struct qcow2_attach @backing), views of an internal
+ * snapshot (%QCOW2_ATTACH_SNAPSHOT) and %QCOW2_IOC_LEVEL.
+ */
+#define QCOW2_FEATURE_BACKING	(1ULL << 3)
 #define QCOW2_FEATURES_ALL	(QCOW2_FEATURE_CREATE | QCOW2_FEATURE_ATTACH | \
-				 QCOW2_FEATURE_COMPRESSED)
+				 QCOW2_FEATURE_COMPRESSED | \
+				 QCOW2_FEATURE_BACKING)
 
 /**
  * struct qcow2_version - argument of %QCOW2_IOC_VERSION
@@ -120,9 +126,37 @@ struct qcow2_create {
 #define QCOW2_ATTACH_READ_ONLY	(1U << 0)	/* refuse writes */
 #define QCOW2_ATTACH_PARTSCAN	(1U << 1)	/* scan the partition table */
 #define QCOW2_ATTACH_INDEX	(1U << 2)	/* use @index, not the first free */
+/* show the internal snapshot @snapshot names; needs READ_ONLY */
+#define QCOW2_ATTACH_SNAPSHOT	(1U << 3)
 #define QCOW2_ATTACH_FLAGS_ALL	(QCOW2_ATTACH_READ_ONLY | \
 				 QCOW2_ATTACH_PARTSCAN | \
-				 QCOW2_ATTACH_INDEX)
+				 QCOW2_ATTACH_INDEX | \
+				 QCOW2_ATTACH_SNAPSHOT)
+
+/* Formats of the levels of a backing chain. */
+#define QCOW2_FORMAT_QCOW2	1
+#define QCOW2_FORMAT_RAW	2
+
+/* Levels below an image, at most. */
+#define QCOW2_MAX_BACKING_DEPTH	64
+
+/* Bytes of a snapshot id or name given to %QCOW2_IOC_ATTACH, at most. */
+#define QCOW2_MAX_SNAPSHOT_NAME	1023
+
+/**
+ * struct qcow2_backing - one level of a backing chain
+ * @fd: in: the file, open for reading: a regular file, or a block device
+ *	for a raw level. The caller opened it, with its own rights; the
+ *	module never opens a path an image names.
+ * @format: in: QCOW2_FORMAT_*: what the level above says it is (its
+ *	backing format), or what the user said.
+ * @reserved: in: must be zero.
+ */
+struct qcow2_backing {
+	__s32 fd;
+	__u32 format;
+	__u64 reserved;
+};
 
 /**
  * struct qcow2_attach - argument of %QCOW2_IOC_ATTACH
@@ -137,6 +171,18 @@ struct qcow2_create {
  *	(enough to map 32 GiB with 64 KiB clusters).
  * @refcount_cache_size: in: bytes of refcount blocks cached, 0 for the
  *	default (a quarter of the L2 cache).
+ * @backing: in: pointer to @backing_count struct qcow2_backing, the
+ *	image's backing file first, then its backing file, and so on; 0 for
+ *	none. The chain must be whole: exactly as many levels as the images
+ *	name, at most %QCOW2_MAX_BACKING_DEPTH. Every level is held
+ *	read-only (and locked against writers) while the device exists; each
+ *	L2 cache has @l2_cache_size bytes.
+ * @backing_count: in: levels in @backing.
+ * @reserved1: in: must be zero.
+ * @snapshot: in: with %QCOW2_ATTACH_SNAPSHOT, pointer to the id or name
+ *	(NUL-terminated, at most %QCOW2_MAX_SNAPSHOT_NAME bytes) of the
+ *	internal snapshot the device shows, read-only; ids are matched first,
+ *	as QEMU does. 0 otherwise.
  * @reserved: in: must be zero.
  */
 struct qcow2_attach {
@@ -146,7 +192,11 @@ struct qcow2_attach {
 	__u32 reserved0;
 	__u64 l2_cache_size;
 	__u64 refcount_cache_size;
-	__u64 reserved[6];
+	__u64 backing;
+	__u32 backing_count;
+	__u32 reserved1;
+	__u64 snapshot;
+	__u64 reserved[3];
 };
 
 #define QCOW2_IOC_ATTACH	_IOWR(QCOW2_IOC_TYPE, QCOW2_IOC_BASE + 2, \
@@ -187,6 +237,8 @@ struct qcow2_detach {
 #define QCOW2_STATE_BACKING	(1U << 5)	/* image names a backing file */
 /* buffered I/O: a sync of the image file failed; writes and flushes fail */
 #define QCOW2_STATE_WB_ERROR	(1U << 6)
+/* shows an internal snapshot (struct qcow2_level @snapshot) */
+#define QCOW2_STATE_SNAPSHOT	(1U << 7)
 
 #define QCOW2_PATH_MAX		4096
 
@@ -282,5 +334,42 @@ struct qcow2_list {
 
 #define QCOW2_IOC_LIST		_IOWR(QCOW2_IOC_TYPE, QCOW2_IOC_BASE + 5, \
 				      struct qcow2_list)
+
+/**
+ * struct qcow2_level - argument of %QCOW2_IOC_LEVEL: one level of a device
+ * @index: in: the device number.
+ * @level: in: 0 for the image, 1 for its backing file, and so on.
+ * @flags: in: no flag is defined yet; must be 0.
+ * @format: out: QCOW2_FORMAT_*.
+ * @depth: out: levels below the image (0 without a backing file).
+ * @version: out: qcow2 version, 2 or 3; 0 for raw.
+ * @size: out: virtual size in bytes (of a raw level: its file's size).
+ *	Reads past the end of a level that is shorter than the device read
+ *	zeros.
+ * @cluster_size: out: bytes; 0 for raw.
+ * @snapshot: out: for level 0 of a device attached with
+ *	%QCOW2_ATTACH_SNAPSHOT, 1 + the position of the snapshot shown in the
+ *	image's snapshot table; else 0.
+ * @reserved: out: zero.
+ * @path: out: path of the level's file, as in struct qcow2_status.
+ *
+ * A @level beyond @depth is -ENOENT (and @depth is still filled in).
+ */
+struct qcow2_level {
+	__u32 index;
+	__u32 level;
+	__u32 flags;
+	__u32 format;
+	__u32 depth;
+	__u32 version;
+	__u64 size;
+	__u32 cluster_size;
+	__u32 snapshot;
+	__u64 reserved[4];
+	char path[QCOW2_PATH_MAX];
+};
+
+#define QCOW2_IOC_LEVEL		_IOWR(QCOW2_IOC_TYPE, QCOW2_IOC_BASE + 6, \
+				      struct qcow2_level)
 
 #endif /* _UAPI_LINUX_QCOW2_H */
