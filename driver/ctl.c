@@ -59,6 +59,7 @@ static const size_t qcow2_ctl_min_size[] = {
 	[_IOC_NR(QCOW2_IOC_DETACH)] = sizeof(struct qcow2_detach),
 	[_IOC_NR(QCOW2_IOC_STATUS)] = sizeof(struct qcow2_status),
 	[_IOC_NR(QCOW2_IOC_LIST)] = sizeof(struct qcow2_list),
+	[_IOC_NR(QCOW2_IOC_LEVEL)] = sizeof(struct qcow2_level),
 };
 
 static long qcow2_ctl_ioctl(struct file *file, unsigned int cmd,
@@ -87,6 +88,8 @@ static long qcow2_ctl_ioctl(struct file *file, unsigned int cmd,
 		return qcow2_ctl_status(cmd, argp);
 	case _IOC_NR(QCOW2_IOC_LIST):
 		return qcow2_ctl_list(cmd, argp);
+	case _IOC_NR(QCOW2_IOC_LEVEL):
+		return qcow2_ctl_level(cmd, argp);
 	}
 	return -ENOTTY;
 }

@@ -85,13 +85,13 @@ static int map_children(struct qcow2_dev *q, const __be64 *table, u64 entries,
 	return 0;
 }
 
-static int load_l1(struct qcow2_dev *q, u64 file_size, u64 *used,
+/* The L1 table of @q->l1_entries entries at @l1_off: the active one, or a snapshot's. */
+static int load_l1(struct qcow2_dev *q, u64 l1_off, u64 file_size, u64 *used,
 		   struct qcow2_err *err)
 {
-	size_t bytes = round_up((u64)q->h.l1_size * 8, SECTOR_SIZE);
+	size_t bytes = round_up((u64)q->l1_entries * 8, SECTOR_SIZE);
 	int ret;
 
-	q->l1_entries = q->h.l1_size;
 	/*
 	 * Whole sectors, read whole: the L1 table's clusters are its own,
 	 * so the bytes past its last entry are written back as they were.
@@ -105,7 +105,7 @@ static int load_l1(struct qcow2_dev *q, u64 file_size, u64 *used,
 	memset(q->l1, 0, bytes);
 	if (!q->l1_entries)
 		return 0;
-	ret = qcow2_read_meta(q, q->l1, bytes, q->h.l1_table_offset);
+	ret = qcow2_read_meta(q, q->l1, bytes, l1_off);
 	if (ret)
 		return qcow2_fail(err, -ret, "cannot read the L1 table");
 	return check_table_entries(q, q->l1, q->l1_entries, qcow2_l1e_check,
@@ -228,7 +228,7 @@ static int load_meta_map(struct qcow2_dev *q, u64 file_size, u64 used,
 	qcow2_meta_map_add_range(&q->meta, 0, 1, QCOW2_META_HEADER);
 	qcow2_meta_map_add_range(&q->meta,
 				 q->h.l1_table_offset >> q->cluster_bits,
-				 clusters_for(q, (u64)q->l1_entries * 8),
+				 clusters_for(q, (u64)q->h.l1_size * 8),
 				 QCOW2_META_L1);
 	qcow2_meta_map_add_range(&q->meta,
 				 q->h.refcount_table_offset >> q->cluster_bits,
@@ -247,6 +247,141 @@ static int load_meta_map(struct qcow2_dev *q, u64 file_size, u64 used,
 	return ret;
 }
 
+/* Bytes of a snapshot table entry, at most: header, extra data, id, name. */
+#define QCOW2_SNAPSHOT_ENTRY_MAX	(QCOW2_SNAPSHOT_HEADER_LEN + \
+					 QCOW2_MAX_SNAPSHOT_EXTRA + 2 * 65535)
+
+/*
+ * Find the snapshot whose id is @want, or else whose name is (QEMU's
+ * order), and make its L1 table and disk size the ones the device shows.
+ * Every entry passed is decoded and checked again; the table's size is
+ * bounded by load_snapshots()'s limit, checked before any entry is read.
+ */
+static int select_snapshot(struct qcow2_dev *q, const char *want,
+			   u64 file_size, u64 *l1_off, struct qcow2_err *err)
+{
+	size_t wlen = strlen(want), span;
+	u64 pos, start;
+	struct qcow2_snapshot s;
+	const u8 *p, *str;
+	u32 i, pass, len;
+	u8 *buf;
+	int ret = 0;
+
+	buf = qcow2_buf_alloc(QCOW2_SNAPSHOT_ENTRY_MAX + 2 * SECTOR_SIZE,
+			      GFP_KERNEL);
+	if (!buf)
+		return qcow2_fail(err, ENOMEM, "out of memory");
+	for (pass = 0; pass < 2; pass++) {
+		pos = q->h.snapshots_offset;
+		for (i = 0; i < q->h.nb_snapshots; i++) {
+			start = round_down(pos, SECTOR_SIZE);
+			p = buf + (pos - start);
+			if (pos + QCOW2_SNAPSHOT_HEADER_LEN > file_size) {
+				ret = qcow2_fail(err, EINVAL,
+						 "snapshot table runs past the end of the file");
+				goto out;
+			}
+			/* The fixed part, then all of the entry it describes. */
+			span = pos - start + QCOW2_SNAPSHOT_HEADER_LEN;
+			ret = qcow2_read_meta(q, buf, round_up(span, SECTOR_SIZE),
+					      start);
+			if (!ret) {
+				ret = qcow2_snapshot_decode(&s, p, q->cluster_bits,
+							    file_size, err);
+				if (ret)
+					goto out;
+				if (pos + s.entry_len > file_size) {
+					ret = qcow2_fail(err, EINVAL,
+							 "snapshot table runs past the end of the file");
+					goto out;
+				}
+				span = pos - start + s.entry_len;
+				ret = qcow2_read_meta(q, buf,
+						      round_up(span, SECTOR_SIZE),
+						      start);
+			}
+			if (ret) {
+				qcow2_fail(err, -ret, "cannot read the snapshot table");
+				goto out;
+			}
+			str = p + qcow2_snapshot_id_pos(&s);
+			len = s.id_len;
+			if (pass) {
+				str += s.id_len;
+				len = s.name_len;
+			}
+			if (len == wlen && !memcmp(str, want, wlen))
+				goto found;
+			pos += round_up(s.entry_len, 8);
+			if (pos - q->h.snapshots_offset >
+			    QCOW2_MAX_SNAPSHOT_TABLE_BYTES) {
+				ret = qcow2_fail(err, EFBIG,
+						 "snapshot table exceeds the limit of %llu bytes",
+						 QCOW2_MAX_SNAPSHOT_TABLE_BYTES);
+				goto out;
+			}
+			cond_resched();
+		}
+	}
+	ret = qcow2_fail(err, ENOENT, "no snapshot has the id or name '%s'",
+			 want);
+	goto out;
+
+found:
+	qcow2_snapshot_extra(&s, p + QCOW2_SNAPSHOT_HEADER_LEN);
+	/* Without the field (version 2), the snapshot has the image's size. */
+	q->size = s.extra >= 16 ? s.disk_size : q->h.size;
+	if (q->size & (SECTOR_SIZE - 1) ||
+	    qcow2_l1_entries_for(q->size, q->cluster_bits, q->extl2) >
+	    s.l1_size) {
+		ret = qcow2_fail(err, EINVAL,
+				 "snapshot '%s': its L1 table of %u entries does not map its size of %llu bytes",
+				 want, s.l1_size, q->size);
+		goto out;
+	}
+	q->l1_entries = s.l1_size;
+	*l1_off = s.l1_table_offset;
+	q->snapshot = i + 1;
+	q->snapshot_id = kmemdup_nul(p + qcow2_snapshot_id_pos(&s), s.id_len,
+				     GFP_KERNEL);
+	if (!q->snapshot_id)
+		ret = qcow2_fail(err, ENOMEM, "out of memory");
+out:
+	kvfree(buf);
+	return ret;
+}
+
+/* The image's backing format, into @q->backing_fmt ("" if it names none). */
+static int load_backing_name(struct qcow2_dev *q, struct qcow2_err *err)
+{
+	u64 n = qcow2_header_backing_bytes(&q->h);
+	struct qcow2_backing_name *b;
+	u8 *buf;
+	int ret;
+
+	if (!n)
+		return 0;
+	buf = qcow2_buf_alloc(n, GFP_KERNEL);
+	b = kmalloc(sizeof(*b), GFP_KERNEL);
+	if (!buf || !b) {
+		ret = qcow2_fail(err, ENOMEM, "out of memory");
+		goto out;
+	}
+	ret = qcow2_read_meta(q, buf, round_up(n, SECTOR_SIZE), 0);
+	if (ret) {
+		qcow2_fail(err, -ret, "cannot read the header");
+		goto out;
+	}
+	ret = qcow2_header_backing(&q->h, buf, n, b, err);
+	if (!ret)
+		strscpy(q->backing_fmt, b->format, sizeof(q->backing_fmt));
+out:
+	kfree(b);
+	kvfree(buf);
+	return ret;
+}
+
 static unsigned int cache_tables(struct qcow2_dev *q, u64 bytes)
 {
 	return max_t(u64, QCOW2_MIN_CACHE_TABLES, bytes >> q->cluster_bits);
@@ -257,10 +392,10 @@ static unsigned int cache_tables(struct qcow2_dev *q, u64 bytes)
  * and refcount tables, the snapshot table. Nothing is written.
  */
 static int qcow2_load(struct qcow2_dev *q, const struct qcow2_attach *a,
-		      struct qcow2_err *err)
+		      const char *snapshot, struct qcow2_err *err)
 {
 	u64 file_size = i_size_read(file_inode(q->file)), l2_bytes, rb_bytes;
-	u64 used = 0;
+	u64 used = 0, l1_off;
 	size_t len = min_t(u64, file_size, 4096);
 	u8 *buf;
 	int ret;
@@ -279,10 +414,6 @@ static int qcow2_load(struct qcow2_dev *q, const struct qcow2_attach *a,
 	ret = qcow2_header_check(&q->h, file_size, err);
 	if (ret)
 		return ret;
-	if (!q->read_only && q->h.backing_file_offset)
-		return qcow2_fail(err, EOPNOTSUPP,
-				  "images with a backing file can only be attached read-only (backing files are not supported yet)");
-
 	if (!q->read_only &&
 	    (q->h.incompatible_features & QCOW2_INCOMPAT_CORRUPT))
 		return qcow2_fail(err, EUCLEAN,
@@ -301,10 +432,17 @@ static int qcow2_load(struct qcow2_dev *q, const struct qcow2_attach *a,
 	q->attach_end = file_size;
 	q->file_end = file_size;
 	q->alloc_next = DIV_ROUND_UP(file_size, q->cluster_size);
+	q->size = q->h.size;
+	q->l1_entries = q->h.l1_size;
+	l1_off = q->h.l1_table_offset;
 
-	ret = load_reftable(q, file_size, &used, err);
+	ret = load_backing_name(q, err);
+	if (!ret && snapshot)
+		ret = select_snapshot(q, snapshot, file_size, &l1_off, err);
 	if (!ret)
-		ret = load_l1(q, file_size, &used, err);
+		ret = load_reftable(q, file_size, &used, err);
+	if (!ret)
+		ret = load_l1(q, l1_off, file_size, &used, err);
 	if (!ret)
 		ret = load_meta_map(q, file_size, used, err);
 	if (ret)
@@ -352,7 +490,9 @@ static bool can_use_dio(struct file *file)
 	       st.dio_mem_align && st.dio_mem_align <= SECTOR_SIZE;
 }
 
-static void qcow2_free(struct qcow2_dev *q)
+static void qcow2_autoclear_work(struct work_struct *work);
+
+static void qcow2_free_one(struct qcow2_dev *q)
 {
 	qcow2_ccache_destroy(q);
 	qcow2_cache_destroy(&q->l2c);
@@ -366,9 +506,208 @@ static void qcow2_free(struct qcow2_dev *q)
 	bitmap_free(q->reft_dirty);
 	bitmap_free(q->reft_unsynced);
 	kvfree(q->bounce);
+	kfree(q->snapshot_id);
 	if (q->file)
 		fput(q->file);
 	kfree(q);
+}
+
+/* An image and its backing chain. */
+static void qcow2_free(struct qcow2_dev *q)
+{
+	struct qcow2_dev *next;
+
+	for (; q; q = next) {
+		next = q->backing;
+		qcow2_free_one(q);
+	}
+}
+
+static struct qcow2_dev *qcow2_dev_alloc(bool ro)
+{
+	struct qcow2_dev *q = kzalloc(sizeof(*q), GFP_KERNEL);
+
+	if (!q)
+		return NULL;
+	q->index = -1;
+	q->read_only = ro;
+	mutex_init(&q->meta_lock);
+	mutex_init(&q->hdr_lock);
+	mutex_init(&q->sync_lock);
+	mutex_init(&q->ccache_lock);
+	INIT_WORK(&q->autoclear_work, qcow2_autoclear_work);
+	return q;
+}
+
+/*
+ * Our own open file of what @file names: its flags and position are the
+ * driver's, and the open is checked against the rights of whoever opened
+ * @file.
+ */
+static struct file *reopen(struct file *file, bool ro)
+{
+	return dentry_open(&file->f_path, (ro ? O_RDONLY : O_RDWR) | O_LARGEFILE,
+			   file->f_cred);
+}
+
+static const char *const format_names[] = {
+	[QCOW2_FORMAT_QCOW2] = "qcow2",
+	[QCOW2_FORMAT_RAW] = "raw",
+};
+
+/*
+ * Level @level of a backing chain, below @above, from the caller's
+ * descriptor @b. A qcow2 level is checked as an image of its own, loaded
+ * read-only; a raw level is a regular file or a block device. Both are
+ * locked as QEMU locks a backing file: readers welcome, writers not.
+ */
+static int open_level(struct qcow2_dev *above, const struct qcow2_backing *b,
+		      unsigned int level, const struct qcow2_attach *a,
+		      struct qcow2_dev **out, struct qcow2_err *err)
+{
+	const char *holder, *fmt = format_names[b->format];
+	struct qcow2_dev *q;
+	struct file *file;
+	umode_t mode;
+	int ret;
+
+	if (above->backing_fmt[0] && strcmp(above->backing_fmt, fmt))
+		return qcow2_fail(err, EINVAL,
+				  "backing file %u is given as %s, but the image above says %s",
+				  level, fmt, above->backing_fmt);
+	file = fget(b->fd);
+	if (!file)
+		return qcow2_fail(err, EBADF, "backing file %u: bad file descriptor",
+				  level);
+	mode = file_inode(file)->i_mode;
+	ret = 0;
+	if (!(file->f_mode & FMODE_READ))
+		ret = qcow2_fail(err, EBADF, "backing file %u (%pD) is not open for reading",
+				 level, file);
+	else if (!S_ISREG(mode) &&
+		 !(S_ISBLK(mode) && b->format == QCOW2_FORMAT_RAW))
+		ret = qcow2_fail(err, EINVAL,
+				 "backing file %u (%pD) is not a regular file%s",
+				 level, file,
+				 b->format == QCOW2_FORMAT_RAW ? " or a block device" : "");
+	q = ret ? NULL : qcow2_dev_alloc(true);
+	if (!ret && !q)
+		ret = qcow2_fail(err, ENOMEM, "out of memory");
+	if (ret) {
+		fput(file);
+		return ret;
+	}
+	*out = q;
+	q->level = level;
+	q->file = reopen(file, true);
+	if (IS_ERR(q->file)) {
+		ret = PTR_ERR(q->file);
+		q->file = NULL;
+		ret = qcow2_fail(err, -ret, "backing file %u (%pD): cannot reopen it",
+				 level, file);
+		goto out;
+	}
+	q->use_dio = can_use_dio(q->file);
+	ret = qcow2_image_lock(q->file, false, &holder);
+	if (ret) {
+		qcow2_fail(err, -ret, "backing file %u (%pD) is in use by a writer (%s lock held)",
+			   level, file, holder);
+		goto out;
+	}
+	ret = qcow2_file_settle(q);
+	if (ret) {
+		qcow2_fail(err, -ret, "backing file %u (%pD): cannot write back or drop its cached pages",
+			   level, file);
+		goto out;
+	}
+	if (b->format == QCOW2_FORMAT_RAW) {
+		q->raw = true;
+		q->size = round_up(i_size_read(q->file->f_mapping->host),
+				   SECTOR_SIZE);
+		goto out;
+	}
+	ret = qcow2_load(q, a, NULL, err);
+	if (ret) {
+		char msg[sizeof(err->msg)];
+
+		strscpy(msg, err->msg, sizeof(msg));
+		qcow2_fail(err, -ret, "backing file %u (%pD): %s", level, file,
+			   msg);
+	}
+out:
+	fput(file);
+	return ret;
+}
+
+/*
+ * The chain below @q, from the caller's descriptors: exactly as many
+ * levels as the images name, no file twice (a loop), at most
+ * QCOW2_MAX_BACKING_DEPTH.
+ */
+static int load_chain(struct qcow2_dev *q, const struct qcow2_attach *a,
+		      struct qcow2_err *err)
+{
+	struct qcow2_dev *above = q, *lvl, *o;
+	struct qcow2_backing *bv;
+	u32 n = a->backing_count, i;
+	int ret = 0;
+
+	if (!qcow2_has_backing(&q->h)) {
+		if (n)
+			return qcow2_fail(err, EINVAL,
+					  "the image has no backing file, but %u were given",
+					  n);
+		return 0;
+	}
+	if (!n)
+		return qcow2_fail(err, EINVAL,
+				  "the image has a backing file, and no backing chain was given (qcow2ctl attach opens it)");
+	if (n > QCOW2_MAX_BACKING_DEPTH)
+		return qcow2_fail(err, E2BIG, "backing chain of %u levels exceeds the limit of %u",
+				  n, QCOW2_MAX_BACKING_DEPTH);
+	bv = memdup_array_user(u64_to_user_ptr(a->backing), n, sizeof(*bv));
+	if (IS_ERR(bv))
+		return qcow2_fail(err, -PTR_ERR(bv), "cannot read the backing chain");
+	for (i = 0; i < n; i++) {
+		if (bv[i].reserved || bv[i].format < QCOW2_FORMAT_QCOW2 ||
+		    bv[i].format > QCOW2_FORMAT_RAW) {
+			ret = qcow2_fail(err, EINVAL,
+					 "backing file %u: unknown format %u or reserved bits set",
+					 i + 1, bv[i].format);
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (above->raw || !qcow2_has_backing(&above->h)) {
+			ret = qcow2_fail(err, EINVAL,
+					 "level %u has no backing file, but the chain given has %u levels",
+					 i, n);
+			goto out;
+		}
+		lvl = NULL;
+		ret = open_level(above, &bv[i], i + 1, a, &lvl, err);
+		if (lvl)
+			above->backing = lvl;
+		if (ret)
+			goto out;
+		for (o = q; o != lvl; o = o->backing) {
+			if (file_inode(o->file) == file_inode(lvl->file)) {
+				ret = qcow2_fail(err, ELOOP,
+						 "backing chain loops: level %u is the same file as level %u",
+						 i + 1, o->level);
+				goto out;
+			}
+		}
+		above = lvl;
+	}
+	if (!above->raw && qcow2_has_backing(&above->h))
+		ret = qcow2_fail(err, EINVAL,
+				 "backing file %u names a backing file, but the chain given ends there",
+				 n);
+	q->depth = n;
+out:
+	kfree(bv);
+	return ret;
 }
 
 /* The image file's path, as d_path() gives it, into @buf. */
@@ -397,6 +736,53 @@ static ssize_t image_show(struct device *dev, struct device_attribute *attr,
 	return ret;
 }
 
+/* The path of level 1, like loop's attribute; empty without one. */
+static ssize_t backing_file_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	struct qcow2_dev *q = dev_of(dev);
+	char *tmp;
+	ssize_t ret;
+
+	if (!q->backing)
+		return sysfs_emit(buf, "\n");
+	tmp = kmalloc(PATH_MAX, GFP_KERNEL);
+	if (!tmp)
+		return -ENOMEM;
+	ret = sysfs_emit(buf, "%s\n", image_path(q->backing, tmp, PATH_MAX));
+	kfree(tmp);
+	return ret;
+}
+
+/* Every level's path, one per line, as far as a page holds them. */
+static ssize_t backing_chain_show(struct device *dev,
+				  struct device_attribute *attr, char *buf)
+{
+	struct qcow2_dev *q = dev_of(dev);
+	char *tmp = kmalloc(PATH_MAX, GFP_KERNEL);
+	const char *path;
+	int len = 0;
+
+	if (!tmp)
+		return -ENOMEM;
+	for (q = q->backing; q; q = q->backing) {
+		path = image_path(q, tmp, PATH_MAX);
+		if (len + strlen(path) + 2 > PAGE_SIZE)
+			break;
+		len += sysfs_emit_at(buf, len, "%s\n", path);
+	}
+	kfree(tmp);
+	return len;
+}
+
+static ssize_t snapshot_show(struct device *dev, struct device_attribute *attr,
+			     char *buf)
+{
+	struct qcow2_dev *q = dev_of(dev);
+
+	return sysfs_emit(buf, "%s\n", q->snapshot_id ?: "");
+}
+
 #define QCOW2_ATTR(name, fmt, expr)					\
 static ssize_t name##_show(struct device *dev,				\
 			   struct device_attribute *attr, char *buf)	\
@@ -408,6 +794,10 @@ static ssize_t name##_show(struct device *dev,				\
 static DEVICE_ATTR_RO(name)
 
 static DEVICE_ATTR_RO(image);
+static DEVICE_ATTR_RO(backing_file);
+static DEVICE_ATTR_RO(backing_chain);
+static DEVICE_ATTR_RO(snapshot);
+QCOW2_ATTR(backing_depth, "%u", q->depth);
 QCOW2_ATTR(cluster_size, "%u", q->cluster_size);
 QCOW2_ATTR(version, "%u", q->h.version);
 QCOW2_ATTR(read_only, "%d", q->read_only);
@@ -431,6 +821,10 @@ static struct attribute *qcow2_attrs[] = {
 	&dev_attr_refcount_bits.attr,
 	&dev_attr_l2_cache_size.attr,
 	&dev_attr_refcount_cache_size.attr,
+	&dev_attr_backing_file.attr,
+	&dev_attr_backing_chain.attr,
+	&dev_attr_backing_depth.attr,
+	&dev_attr_snapshot.attr,
 	NULL,
 };
 
@@ -571,7 +965,7 @@ static int qcow2_add_disk(struct qcow2_dev *q)
 		disk->flags |= GENHD_FL_NO_PART;
 	snprintf(disk->disk_name, DISK_NAME_LEN, QCOW2_DEVICE_NAME "%d",
 		 q->index);
-	set_capacity(disk, q->h.size >> SECTOR_SHIFT);
+	set_capacity(disk, q->size >> SECTOR_SHIFT);
 	set_disk_ro(disk, q->read_only);
 	ret = device_add_disk(NULL, disk, qcow2_attr_groups);
 	if (ret)
@@ -710,7 +1104,8 @@ static int clear_autoclear(struct qcow2_dev *q)
 	return ret;
 }
 
-static int qcow2_attach(struct file *file, struct qcow2_attach *a)
+static int qcow2_attach(struct file *file, struct qcow2_attach *a,
+			const char *snapshot)
 {
 	bool ro = a->flags & QCOW2_ATTACH_READ_ONLY;
 	struct qcow2_err err = { .msg = "" };
@@ -730,21 +1125,11 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 		return -EBADF;
 	}
 
-	q = kzalloc(sizeof(*q), GFP_KERNEL);
+	q = qcow2_dev_alloc(ro);
 	if (!q)
 		return -ENOMEM;
-	q->index = -1;
-	q->read_only = ro;
 	q->partscan = a->flags & QCOW2_ATTACH_PARTSCAN;
-	mutex_init(&q->meta_lock);
-	mutex_init(&q->hdr_lock);
-	mutex_init(&q->sync_lock);
-	mutex_init(&q->ccache_lock);
-	INIT_WORK(&q->autoclear_work, qcow2_autoclear_work);
-	/* Our own open file: its flags and position are the driver's. */
-	q->file = dentry_open(&file->f_path,
-			      (ro ? O_RDONLY : O_RDWR) | O_LARGEFILE,
-			      file->f_cred);
+	q->file = reopen(file, ro);
 	if (IS_ERR(q->file)) {
 		ret = PTR_ERR(q->file);
 		q->file = NULL;
@@ -768,7 +1153,9 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 	/* Write-back errors of the file count from here (qcow2_file_sync()). */
 	q->wb_seq = filemap_sample_wb_err(q->file->f_mapping);
 
-	ret = qcow2_load(q, a, &err);
+	ret = qcow2_load(q, a, snapshot, &err);
+	if (!ret)
+		ret = load_chain(q, a, &err);
 	if (ret) {
 		pr_err("attach %pD: %s\n", file, err.msg);
 		goto free;
@@ -799,7 +1186,8 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 		mutex_unlock(&qcow2_devs_lock);
 		goto free;
 	}
-	q->index = ret;
+	for (other = q; other; other = other->backing)
+		other->index = ret;
 	/* Not visible to status, list and detach until it is whole. */
 	q->state = QCOW2_DEV_ATTACHING;
 	mutex_unlock(&qcow2_devs_lock);
@@ -829,9 +1217,16 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a)
 	q->state = QCOW2_DEV_LIVE;
 	mutex_unlock(&qcow2_devs_lock);
 	a->index = q->index;
-	pr_info("qcow2%d: attached %pD (%llu bytes, %u-byte clusters, version %u%s%s)\n",
-		q->index, file, q->h.size, q->cluster_size, q->h.version,
-		ro ? ", read-only" : "", q->use_dio ? ", direct I/O" : "");
+	pr_info("qcow2%d: attached %pD (%llu bytes, %u-byte clusters, version %u%s%s%s%s)\n",
+		q->index, file, q->size, q->cluster_size, q->h.version,
+		ro ? ", read-only" : "", q->use_dio ? ", direct I/O" : "",
+		q->snapshot ? ", snapshot " : "",
+		q->snapshot ? q->snapshot_id : "");
+	for (other = q->backing; other; other = other->backing)
+		pr_info("qcow2%d: backing file %u: %pD (%s, %llu bytes%s)\n",
+			q->index, other->level, other->file,
+			other->raw ? "raw" : "qcow2", other->size,
+			other->use_dio ? ", direct I/O" : "");
 	return 0;
 
 unindex:
@@ -845,24 +1240,44 @@ free:
 
 long qcow2_ctl_attach(unsigned int cmd, void __user *uarg)
 {
+	bool want_snap;
 	struct qcow2_attach a;
+	char *snapshot = NULL;
 	struct file *file;
 	int ret;
 
 	ret = qcow2_ctl_copy_in(&a, sizeof(a), cmd, uarg);
 	if (ret)
 		return ret;
+	want_snap = a.flags & QCOW2_ATTACH_SNAPSHOT;
 	if ((a.flags & ~QCOW2_ATTACH_FLAGS_ALL) || a.reserved0 ||
-	    memchr_inv(a.reserved, 0, sizeof(a.reserved)))
+	    a.reserved1 || memchr_inv(a.reserved, 0, sizeof(a.reserved)))
 		return -EINVAL;
 	if (!(a.flags & QCOW2_ATTACH_INDEX) && a.index)
 		return -EINVAL;
+	if (want_snap != !!a.snapshot ||
+	    (want_snap && !(a.flags & QCOW2_ATTACH_READ_ONLY)) ||
+	    (!a.backing_count != !a.backing))
+		return -EINVAL;
+	if (want_snap) {
+		snapshot = strndup_user(u64_to_user_ptr(a.snapshot),
+					QCOW2_MAX_SNAPSHOT_NAME + 1);
+		if (IS_ERR(snapshot))
+			return PTR_ERR(snapshot);
+		if (!*snapshot) {
+			kfree(snapshot);
+			return -EINVAL;
+		}
+	}
 
 	file = fget(a.fd);
-	if (!file)
+	if (!file) {
+		kfree(snapshot);
 		return -EBADF;
-	ret = qcow2_attach(file, &a);
+	}
+	ret = qcow2_attach(file, &a, snapshot);
 	fput(file);
+	kfree(snapshot);
 	if (ret)
 		return ret;
 	return qcow2_ctl_copy_out(uarg, cmd, &a, sizeof(a));
@@ -933,12 +1348,13 @@ long qcow2_ctl_status(unsigned int cmd, void __user *uarg)
 		   (q->autoclear ? QCOW2_STATE_AUTOCLEAR : 0) |
 		   (q->use_dio ? QCOW2_STATE_DIRECT_IO : 0) |
 		   (qcow2_is_corrupt(q) ? QCOW2_STATE_CORRUPT : 0) |
-		   (q->h.backing_file_offset ? QCOW2_STATE_BACKING : 0) |
-		   (READ_ONCE(q->wb_err) ? QCOW2_STATE_WB_ERROR : 0);
+		   (q->backing ? QCOW2_STATE_BACKING : 0) |
+		   (READ_ONCE(q->wb_err) ? QCOW2_STATE_WB_ERROR : 0) |
+		   (q->snapshot ? QCOW2_STATE_SNAPSHOT : 0);
 	s->version = q->h.version;
 	s->cluster_size = q->cluster_size;
 	s->refcount_bits = 1U << q->h.refcount_order;
-	s->size = q->h.size;
+	s->size = q->size;
 	s->incompatible_features = q->h.incompatible_features |
 		(qcow2_is_corrupt(q) && q->h.version >= 3 ?
 		 QCOW2_INCOMPAT_CORRUPT : 0);
@@ -970,6 +1386,58 @@ long qcow2_ctl_status(unsigned int cmd, void __user *uarg)
 	ret = qcow2_ctl_copy_out(uarg, cmd, s, sizeof(*s));
 out:
 	kfree(s);
+	return ret;
+}
+
+long qcow2_ctl_level(unsigned int cmd, void __user *uarg)
+{
+	struct qcow2_level *l;
+	struct qcow2_dev *q;
+	const char *path;
+	u32 i;
+	int ret;
+
+	l = kzalloc(sizeof(*l), GFP_KERNEL);
+	if (!l)
+		return -ENOMEM;
+	ret = qcow2_ctl_copy_in(l, sizeof(*l), cmd, uarg);
+	if (ret)
+		goto out;
+	ret = -EINVAL;
+	if (l->flags || memchr_inv(l->reserved, 0, sizeof(l->reserved)))
+		goto out;
+
+	mutex_lock(&qcow2_devs_lock);
+	q = idr_find(&qcow2_devs, l->index);
+	if (!q || q->state != QCOW2_DEV_LIVE) {
+		mutex_unlock(&qcow2_devs_lock);
+		ret = -ENXIO;
+		goto out;
+	}
+	l->depth = q->depth;
+	for (i = 0; q && i < l->level; i++)
+		q = q->backing;
+	ret = -ENOENT;
+	if (q) {
+		l->format = q->raw ? QCOW2_FORMAT_RAW : QCOW2_FORMAT_QCOW2;
+		l->version = q->raw ? 0 : q->h.version;
+		l->cluster_size = q->raw ? 0 : q->cluster_size;
+		l->size = q->size;
+		l->snapshot = q->snapshot;
+		path = image_path(q, l->path, sizeof(l->path));
+		if (path != l->path)
+			memmove(l->path, path, strlen(path) + 1);
+		ret = 0;
+	}
+	mutex_unlock(&qcow2_devs_lock);
+	if (!ret || ret == -ENOENT) {
+		int cret = qcow2_ctl_copy_out(uarg, cmd, l, sizeof(*l));
+
+		if (cret)
+			ret = cret;
+	}
+out:
+	kfree(l);
 	return ret;
 }
 

@@ -32,23 +32,19 @@ enum qcow2_ext_kind {
 	QCOW2_EXT_ZERO,		/* the guest bytes read as zeros */
 	QCOW2_EXT_DONE,		/* already written (copy-on-write) */
 	QCOW2_EXT_COMPRESSED,	/* decompress the cluster of L2 entry @host */
+	QCOW2_EXT_BACKING,	/* what the levels below hold (map_below()) */
 };
 
+/* @img: the level whose file @host is in (map_below()), else unset */
 struct qcow2_ext {
 	enum qcow2_ext_kind kind;
 	u64 host;
 	u64 len;
+	struct qcow2_dev *img;
 };
 
 /* A unit a write cannot take in place: any kind but data. */
 #define QCOW2_MAP_SLOW	(-1)
-
-static int unsupported(struct qcow2_dev *q, const char *what)
-{
-	pr_err_ratelimited("qcow2%d: %s are not supported yet; request failed\n",
-			   q->index, what);
-	return -EIO;
-}
 
 /* Bytes from @pos to the end of the guest range its L2 table maps. */
 static u64 to_table_end(struct qcow2_dev *q, u64 pos)
@@ -190,9 +186,13 @@ static int map_read(struct qcow2_dev *q, u64 pos, u64 len, bool nowait,
 		ext->kind = QCOW2_EXT_HOST;
 		return 0;
 	case QCOW2_MAP_UNALLOCATED:
-		if (q->h.backing_file_offset)
-			return nowait ? -EAGAIN :
-			       unsupported(q, "reads from a backing file");
+		if (q->backing) {
+			/* Lower levels' tables may need reading. */
+			if (nowait)
+				return -EAGAIN;
+			ext->kind = QCOW2_EXT_BACKING;
+			return 0;
+		}
 		fallthrough;
 	case QCOW2_MAP_ZERO:
 		ext->kind = QCOW2_EXT_ZERO;
@@ -206,6 +206,87 @@ static int map_read(struct qcow2_dev *q, u64 pos, u64 len, bool nowait,
 	}
 }
 
+/*
+ * Where [@pos, @pos + @len), which @q does not map, comes from: the first
+ * run of it that one level below maps, or that reads as zeros (a zero
+ * cluster, past a shorter level's end, below the last level), with
+ * ext->img that level. A loop, not a recursion: a chain is up to
+ * QCOW2_MAX_BACKING_DEPTH levels deep, and each level shortens the run to
+ * what it maps one way, so one lookup per level finds it.
+ */
+static int map_below(struct qcow2_dev *q, u64 pos, u64 len,
+		     struct qcow2_ext *ext)
+{
+	struct qcow2_dev *lvl;
+	int ret;
+
+	for (lvl = q->backing; lvl; lvl = lvl->backing) {
+		if (pos >= lvl->size)
+			break;
+		len = min(len, lvl->size - pos);
+		ext->img = lvl;
+		if (lvl->raw) {
+			ext->kind = QCOW2_EXT_HOST;
+			ext->host = pos;
+			ext->len = len;
+			return 0;
+		}
+		ret = map_read(lvl, pos, len, false, ext);
+		if (ret)
+			return ret;
+		if (ext->kind != QCOW2_EXT_BACKING)
+			return 0;
+		len = ext->len;
+	}
+	ext->kind = QCOW2_EXT_ZERO;
+	ext->len = len;
+	ext->img = NULL;
+	return 0;
+}
+
+/*
+ * What the levels below @q hold for [@pos, @pos + @len), into @buf, for
+ * copy-on-write: synchronously, in the writer's context.
+ */
+static int read_below(struct qcow2_dev *q, u64 pos, u8 *buf, u64 len)
+{
+	struct qcow2_ext ext;
+	struct iov_iter it;
+	struct kvec kv;
+	int ret;
+
+	while (len) {
+		ret = map_below(q, pos, len, &ext);
+		if (ret)
+			return ret;
+		switch (ext.kind) {
+		case QCOW2_EXT_HOST:
+			ret = qcow2_read_meta(ext.img, buf, ext.len, ext.host);
+			break;
+		case QCOW2_EXT_ZERO:
+			memset(buf, 0, ext.len);
+			break;
+		case QCOW2_EXT_COMPRESSED:
+			kv.iov_base = buf;
+			kv.iov_len = ext.len;
+			iov_iter_kvec(&it, ITER_DEST, &kv, 1, ext.len);
+			ret = qcow2_compressed_read(ext.img, ext.host,
+						    pos & (ext.img->cluster_size - 1),
+						    ext.len, &it);
+			break;
+		default:
+			ret = -EIO;
+			break;
+		}
+		if (ret)
+			return ret;
+		buf += ext.len;
+		pos += ext.len;
+		len -= ext.len;
+	}
+	return 0;
+}
+
 /* Can the cluster of @e take a brand-new host cluster for this write? */
 static bool fresh(struct qcow2_dev *q, const struct qcow2_l2e *e, u64 pos,
 		  u64 len)
@@ -213,7 +294,7 @@ static bool fresh(struct qcow2_dev *q, const struct qcow2_l2e *e, u64 pos,
 	if (e->entry & (QCOW2_OFLAG_COMPRESSED | QCOW2_L2E_OFFSET_MASK))
 		return false;
 	/* Without a host cluster every unit reads zeros or backing data. */
-	if (!q->h.backing_file_offset)
+	if (!q->backing)
 		return true;
 	if (!(pos & (q->cluster_size - 1)) && len >= q->cluster_size)
 		return true;
@@ -303,8 +384,8 @@ static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 {
 	u64 cmask = q->cluster_size - 1, coff = pos & cmask, u, ue, s, se, ws, we;
 	u32 l2i = (pos >> q->cluster_bits) & ((1U << q->l2_bits) - 1);
-	u64 n = min(len, q->cluster_size - coff), old, target, was;
-	bool inplace, need_read = false, covered, compressed;
+	u64 n = min(len, q->cluster_size - coff), old, target, was, touched;
+	bool inplace, need_read = false, compressed, keep;
 	struct qcow2_compressed cd = {};
 	unsigned int nfree;
 	u8 *buf = q->bounce;
@@ -336,16 +417,17 @@ static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 	old = e.entry & QCOW2_L2E_OFFSET_MASK;
 	inplace = old && (e.entry & QCOW2_OFLAG_COPIED);
 	nfree = old && !inplace;
+	/*
+	 * With subclusters over a backing file, only the units the write
+	 * touches become data; the others keep falling through.
+	 */
+	keep = q->extl2 && q->backing;
 
 	for (u = 0; u < q->cluster_size; u = ue) {
 		ue = unit_end(q, u);
-		k = qcow2_l2e_map(e.entry, e.bitmap, q->extl2, u >> q->sc_bits);
-		covered = u >= coff && ue <= coff + n;
-		if (k == QCOW2_MAP_DATA)
+		if (qcow2_l2e_map(e.entry, e.bitmap, q->extl2,
+				  u >> q->sc_bits) == QCOW2_MAP_DATA)
 			need_read = true;
-		else if (k == QCOW2_MAP_UNALLOCATED && q->h.backing_file_offset &&
-			 !covered)
-			return unsupported(q, "writes needing data from a backing file");
 	}
 	if (need_read) {
 		ret = qcow2_read_meta(q, buf, q->cluster_size, old);
@@ -354,9 +436,19 @@ static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 	}
 	for (u = 0; u < q->cluster_size; u = ue) {
 		ue = unit_end(q, u);
-		if (qcow2_l2e_map(e.entry, e.bitmap, q->extl2,
-				  u >> q->sc_bits) != QCOW2_MAP_DATA)
+		k = qcow2_l2e_map(e.entry, e.bitmap, q->extl2, u >> q->sc_bits);
+		if (k == QCOW2_MAP_DATA)
+			continue;
+		/* Copy-on-write from below, unless the write covers it all. */
+		if (k == QCOW2_MAP_UNALLOCATED && q->backing &&
+		    (u < coff || ue > coff + n) &&
+		    (!keep || (u < coff + n && ue > coff))) {
+			ret = read_below(q, (pos & ~cmask) + u, buf + u, ue - u);
+			if (ret)
+				return ret;
+		} else {
 			memset(buf + u, 0, ue - u);
+		}
 	}
 merge:
 	if (copy_from_iter(buf + coff, n, &it) != n)
@@ -381,6 +473,8 @@ merge:
 				se = min(ue, coff + n);
 				if (s >= se)
 					continue;
+			} else if (keep && (ue <= coff || u >= coff + n)) {
+				continue;	/* stays what it was */
 			}
 			if (s == we) {
 				we = se;
@@ -417,7 +511,15 @@ merge:
 
 	was = e.entry;
 	e.entry = target | QCOW2_OFLAG_COPIED;
-	e.bitmap = q->extl2 ? QCOW2_L2B_ALLOC_ALL : 0;
+	if (keep && !compressed) {
+		/* The units touched: allocated now, and no longer zero. */
+		touched = GENMASK_ULL((coff + n - 1) >> q->sc_bits,
+				      coff >> q->sc_bits);
+		e.bitmap = ((e.bitmap | touched) & QCOW2_L2B_ALLOC_ALL) |
+			   (e.bitmap & ~(touched << 32) & ~(u64)QCOW2_L2B_ALLOC_ALL);
+	} else {
+		e.bitmap = q->extl2 ? QCOW2_L2B_ALLOC_ALL : 0;
+	}
 	spin_lock(&q->l2c.lock);
 	qcow2_l2e_write(q, t->data, l2i, &e);
 	spin_unlock(&q->l2c.lock);
@@ -659,6 +761,7 @@ static bool start_write(struct kiocb *iocb, bool nowait)
 	return true;
 }
 
+/* One file I/O of @cmd to the file of @q, the device's or a level below. */
 static int submit(struct qcow2_dev *q, struct qcow2_cmd *cmd,
 		  struct iov_iter *iter, u64 host, u64 len)
 {
@@ -748,6 +851,7 @@ static void do_rw(struct qcow2_dev *q, struct qcow2_cmd *cmd)
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	bool write = req_op(rq) == REQ_OP_WRITE;
 	u64 pos = blk_rq_pos(rq) << SECTOR_SHIFT, len = blk_rq_bytes(rq);
+	struct qcow2_dev *img;
 	struct qcow2_ext ext;
 	struct iov_iter iter;
 	int ret;
@@ -757,11 +861,16 @@ static void do_rw(struct qcow2_dev *q, struct qcow2_cmd *cmd)
 	while (!ret && len) {
 		ret = write ? map_write(q, pos, len, false, &iter, &ext) :
 			      map_read(q, pos, len, false, &ext);
+		img = q;
+		if (!ret && ext.kind == QCOW2_EXT_BACKING) {
+			ret = map_below(q, pos, ext.len, &ext);
+			img = ext.img;
+		}
 		if (ret)
 			break;
 		switch (ext.kind) {
 		case QCOW2_EXT_HOST:
-			ret = submit(q, cmd, &iter, ext.host, ext.len);
+			ret = submit(img, cmd, &iter, ext.host, ext.len);
 			break;
 		case QCOW2_EXT_ZERO:
 			iov_iter_zero(ext.len, &iter);
@@ -770,9 +879,12 @@ static void do_rw(struct qcow2_dev *q, struct qcow2_cmd *cmd)
 			iov_iter_advance(&iter, ext.len);
 			break;
 		case QCOW2_EXT_COMPRESSED:
-			ret = qcow2_compressed_read(q, ext.host,
-						    pos & (q->cluster_size - 1),
+			ret = qcow2_compressed_read(img, ext.host,
+						    pos & (img->cluster_size - 1),
 						    ext.len, &iter);
+			break;
+		case QCOW2_EXT_BACKING:
+			ret = -EIO;	/* map_below() never returns it */
 			break;
 		}
 		pos += ext.len;

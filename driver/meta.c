@@ -99,8 +99,12 @@ void qcow2_set_corrupt(struct qcow2_dev *q, const char *fmt, ...)
 	va_start(args, fmt);
 	vaf.fmt = fmt;
 	vaf.va = &args;
-	pr_err_ratelimited("qcow2%d: image is corrupt: %pV; writes are refused from now on, run 'qemu-img check' on it\n",
-			   q->index, &vaf);
+	if (q->level)
+		pr_err_ratelimited("qcow2%d: backing file %u (%pD) is corrupt: %pV; run 'qemu-img check' on it\n",
+				   q->index, q->level, q->file, &vaf);
+	else
+		pr_err_ratelimited("qcow2%d: image is corrupt: %pV; writes are refused from now on, run 'qemu-img check' on it\n",
+				   q->index, &vaf);
 	va_end(args);
 
 	if (test_and_set_bit(0, &q->corrupt) || q->read_only ||

@@ -155,6 +155,22 @@ struct qcow2_dev {
 	struct file *file;
 	struct qcow2_header h;
 
+	/*
+	 * A backing chain is a list of read-only images below the device's
+	 * own, each a struct qcow2_dev without a disk (dev.c), or a raw
+	 * file. @level is 0 for the device's image; @size is what a level
+	 * maps (its virtual size, or a raw file's size rounded up to a
+	 * sector): reads past it are zeros.
+	 */
+	struct qcow2_dev *backing;
+	unsigned int level;
+	unsigned int depth;	/* levels below the device's image */
+	bool raw;
+	u64 size;
+	u32 snapshot;		/* 1 + table position of the snapshot shown */
+	char *snapshot_id;	/* ... and its id */
+	char backing_fmt[QCOW2_MAX_BACKING_FORMAT + 1];	/* as the image says */
+
 	/* Geometry, from the validated header. */
 	u32 cluster_bits;
 	u32 cluster_size;
@@ -302,6 +318,7 @@ long qcow2_ctl_attach(unsigned int cmd, void __user *uarg);
 long qcow2_ctl_detach(unsigned int cmd, void __user *uarg);
 long qcow2_ctl_status(unsigned int cmd, void __user *uarg);
 long qcow2_ctl_list(unsigned int cmd, void __user *uarg);
+long qcow2_ctl_level(unsigned int cmd, void __user *uarg);
 
 /* lock.c: QEMU's image locks */
 int qcow2_image_lock(struct file *file, bool write, const char **holder);

@@ -153,9 +153,42 @@ TEST_F(dev, bad_requests)
 	EXPECT_EQ(-1, ioctl(self->ctl, QCOW2_IOC_ATTACH, &a));
 	EXPECT_EQ(EINVAL, errno);
 	a.flags = 0;
-	a.reserved[5] = 1;
+	a.reserved[2] = 1;
 	EXPECT_EQ(-1, ioctl(self->ctl, QCOW2_IOC_ATTACH, &a));
 	EXPECT_EQ(EINVAL, errno);
+	a.reserved[2] = 0;
+	a.reserved1 = 1;
+	EXPECT_EQ(-1, ioctl(self->ctl, QCOW2_IOC_ATTACH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	a.reserved1 = 0;
+	/* A snapshot view is read-only, and names its snapshot. */
+	a.flags = QCOW2_ATTACH_SNAPSHOT;
+	a.snapshot = (uintptr_t)"1";
+	EXPECT_EQ(-1, ioctl(self->ctl, QCOW2_IOC_ATTACH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	a.flags = QCOW2_ATTACH_SNAPSHOT | QCOW2_ATTACH_READ_ONLY;
+	a.snapshot = 0;
+	EXPECT_EQ(-1, ioctl(self->ctl, QCOW2_IOC_ATTACH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	a.flags = QCOW2_ATTACH_SNAPSHOT | QCOW2_ATTACH_READ_ONLY;
+	a.snapshot = (uintptr_t)"";
+	EXPECT_EQ(-1, ioctl(self->ctl, QCOW2_IOC_ATTACH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	/* An image without snapshots has none to show. */
+	a.snapshot = (uintptr_t)"1";
+	EXPECT_EQ(-1, ioctl(self->ctl, QCOW2_IOC_ATTACH, &a));
+	EXPECT_EQ(ENOENT, errno);
+	a.flags = 0;
+	a.snapshot = 0;
+	/* A count without an array, an array without a count. */
+	a.backing_count = 1;
+	EXPECT_EQ(-1, ioctl(self->ctl, QCOW2_IOC_ATTACH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	a.backing_count = 0;
+	a.backing = (uintptr_t)&s;
+	EXPECT_EQ(-1, ioctl(self->ctl, QCOW2_IOC_ATTACH, &a));
+	EXPECT_EQ(EINVAL, errno);
+	a.backing = 0;
 
 	EXPECT_EQ(-EBADF, attach(self->ctl, -1, 0, 0, NULL));
 	dirfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
