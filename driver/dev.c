@@ -561,12 +561,13 @@ static const char *const format_names[] = {
  * read-only; a raw level is a regular file or a block device. Both are
  * locked as QEMU locks a backing file: readers welcome, writers not.
  */
-static int open_level(struct qcow2_dev *above, const struct qcow2_backing *b,
-		      unsigned int level, const struct qcow2_attach *a,
-		      struct qcow2_dev **out, struct qcow2_err *err)
+static int open_level(struct qcow2_dev *top, struct qcow2_dev *above,
+		      const struct qcow2_backing *b, unsigned int level,
+		      const struct qcow2_attach *a, struct qcow2_dev **out,
+		      struct qcow2_err *err)
 {
 	const char *holder, *fmt = format_names[b->format];
-	struct qcow2_dev *q;
+	struct qcow2_dev *q, *o;
 	struct file *file;
 	umode_t mode;
 	int ret;
@@ -590,6 +591,13 @@ static int open_level(struct qcow2_dev *above, const struct qcow2_backing *b,
 				 "backing file %u (%pD) is not a regular file%s",
 				 level, file,
 				 b->format == QCOW2_FORMAT_RAW ? " or a block device" : "");
+	/* Before any lock: a loop through the top would look like a writer. */
+	for (o = top; !ret && o; o = o->backing) {
+		if (file_inode(o->file) == file_inode(file))
+			ret = qcow2_fail(err, ELOOP,
+					 "backing chain loops: level %u is the same file as level %u",
+					 level, o->level);
+	}
 	q = ret ? NULL : qcow2_dev_alloc(true);
 	if (!ret && !q)
 		ret = qcow2_fail(err, ENOMEM, "out of memory");
@@ -647,7 +655,7 @@ out:
 static int load_chain(struct qcow2_dev *q, const struct qcow2_attach *a,
 		      struct qcow2_err *err)
 {
-	struct qcow2_dev *above = q, *lvl, *o;
+	struct qcow2_dev *above = q, *lvl;
 	struct qcow2_backing *bv;
 	u32 n = a->backing_count, i;
 	int ret = 0;
@@ -685,19 +693,11 @@ static int load_chain(struct qcow2_dev *q, const struct qcow2_attach *a,
 			goto out;
 		}
 		lvl = NULL;
-		ret = open_level(above, &bv[i], i + 1, a, &lvl, err);
+		ret = open_level(q, above, &bv[i], i + 1, a, &lvl, err);
 		if (lvl)
 			above->backing = lvl;
 		if (ret)
 			goto out;
-		for (o = q; o != lvl; o = o->backing) {
-			if (file_inode(o->file) == file_inode(lvl->file)) {
-				ret = qcow2_fail(err, ELOOP,
-						 "backing chain loops: level %u is the same file as level %u",
-						 i + 1, o->level);
-				goto out;
-			}
-		}
 		above = lvl;
 	}
 	if (!above->raw && qcow2_has_backing(&above->h))
