@@ -53,8 +53,10 @@ splat:
 
 qcow2ctl: userspace/qcow2ctl
 
-userspace/qcow2ctl: userspace/qcow2ctl.c uapi/linux/qcow2.h $(FORMAT_SRC)
-	$(CC) $(USER_CFLAGS) -Idriver -Iuserspace -o $@ userspace/qcow2ctl.c driver/qcow2_format.c
+QCOW2CTL_SRC := userspace/qcow2ctl.c userspace/chain.c userspace/image.c
+userspace/qcow2ctl: $(QCOW2CTL_SRC) userspace/chain.h userspace/image.h \
+		uapi/linux/qcow2.h $(FORMAT_SRC)
+	$(CC) $(USER_CFLAGS) -Idriver -Iuserspace -o $@ $(QCOW2CTL_SRC) driver/qcow2_format.c
 
 # Everything built for the host: the tool, the selftest programs (run in
 # guests) and the unit tests.
