@@ -70,7 +70,17 @@ selftests/unit/format_test: selftests/unit/format_test.c $(FORMAT_SRC)
 selftests/unit/mkimage: selftests/unit/mkimage.c $(FORMAT_SRC)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< driver/qcow2_format.c
 
-unit-build: selftests/unit/format_test selftests/unit/mkimage
+# qcow2ctl with the sanitizers, and a stand-in for the control device, for
+# the host test of its backing chains and snapshot lists (chain.sh).
+selftests/unit/qcow2ctl: $(QCOW2CTL_SRC) userspace/chain.h userspace/image.h \
+		uapi/linux/qcow2.h $(FORMAT_SRC)
+	$(CC) $(UNIT_CFLAGS) -Iuapi -D_GNU_SOURCE -o $@ $(QCOW2CTL_SRC) driver/qcow2_format.c
+
+selftests/unit/fake_control.so: selftests/unit/fake_control.c uapi/linux/qcow2.h
+	$(CC) -O1 -g -Wall -Wextra -Werror -Iuapi -shared -fPIC -o $@ $< -ldl
+
+unit-build: selftests/unit/format_test selftests/unit/mkimage \
+	selftests/unit/qcow2ctl selftests/unit/fake_control.so
 
 unit: unit-build
 	selftests/unit/run.sh
@@ -125,7 +135,8 @@ bench:
 	bench/run.sh
 
 clean:
-	rm -rf build qcow2.ko userspace/qcow2ctl selftests/unit/format_test selftests/unit/mkimage
+	rm -rf build qcow2.ko userspace/qcow2ctl selftests/unit/format_test selftests/unit/mkimage \
+		selftests/unit/qcow2ctl selftests/unit/fake_control.so
 	$(MAKE) -s -C selftests clean
 
 .PHONY: all module splat qcow2ctl tools unit-build unit fuzz-build fuzz fuzz-images deps install check check-full demo bench clean

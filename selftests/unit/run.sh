@@ -7,7 +7,9 @@
 #    qemu-img-made compressed images;
 #  - the image layout of QCOW2_IOC_CREATE, written by mkimage with the same
 #    code the kernel runs, held against qemu-img check, info, map and measure
-#    over a matrix of options.
+#    over a matrix of options;
+#  - chain.sh: qcow2ctl's backing chains and snapshot lists, against
+#    qemu-img's, and what its attach hands the module (a fake one).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -130,5 +132,7 @@ layout $G 65536 3 16 off lazy
 layout $G 65536 3 16 off backing=base.qcow2 format=qcow2
 layout $G 65536 2 16 off backing=base.qcow2
 layout $G 65536 3 16 metadata extl2 backing=base.qcow2 format=qcow2
+
+"$here/chain.sh" || failed=1
 
 exit $failed
