@@ -7,6 +7,7 @@
 #
 #   fio STATE WORKLOAD TARGET RUN IOPS MiB/s
 #   cfio TYPE WORKLOAD TARGET RUN IOPS MiB/s   (compressed images)
+#   chfio chain WORKLOAD TARGET RUN IOPS MiB/s (a 3-level backing chain)
 #   create SIZE TOOL RUN SECONDS
 #   mem WHAT TARGET BYTES
 #   info KEY VALUE
@@ -26,9 +27,16 @@
 # image, loop the raw source (the ceiling: the same bytes, nothing to
 # decompress).
 #
+# A backing chain (part "chain"): BENCH_CHSIZE (1G) of the same kind of
+# data in a qcow2 base, two qcow2 overlays above it each holding a third of
+# the clusters in 256 KiB extents; qcow2 and nbd read the top, loop a raw
+# copy of it (the ceiling). First writes (4 KiB, queue depth 32) go to a
+# new empty overlay on top of the three levels, made anew for each job, so
+# each write copies its cluster from below.
+#
 # BENCH_RUNS (3), BENCH_RUNTIME (seconds per fio job, 3), BENCH_SIZE (8G),
 # BENCH_STATES, BENCH_WORKLOADS, BENCH_TARGETS and BENCH_PARTS ("fio create
-# mem compressed") narrow a run down. BENCH_PARTS=profile runs the first state,
+# mem compressed chain") narrow a run down. BENCH_PARTS=profile runs the first state,
 # workload and target under "perf record -a -g" and prints where the time
 # went (the kernel's symbols and the driver's, by self time and by caller).
 . "$(dirname "$0")/../selftests/lib.sh"
@@ -38,8 +46,9 @@ runtime=${BENCH_RUNTIME:-3}
 size=${BENCH_SIZE:-8G}
 states=${BENCH_STATES:-fresh prealloc full}
 targets=${BENCH_TARGETS:-loop qcow2 nbd}
-parts=${BENCH_PARTS:-fio create mem compressed}
+parts=${BENCH_PARTS:-fio create mem compressed chain}
 csize=${BENCH_CSIZE:-512M}
+chsize=${BENCH_CHSIZE:-1G}
 out=${BENCH_OUT:-/run/qcow2-out/bench.tsv}
 
 # name: fio --rw, --bs, --iodepth, --numjobs
@@ -341,6 +350,61 @@ run_compressed() {
 	rm -f "$src" "$img"
 }
 
+# Write a third of IMAGE's clusters (of SIZE bytes), in 256 KiB extents
+# chosen by SEED, with qemu-io.
+chain_level() { # IMAGE SIZE SEED
+	local cmds
+	cmds=$(python3 - "$2" "$3" <<'PY'
+import random, sys
+size, r = int(sys.argv[1]), random.Random(int(sys.argv[2]))
+ext = 256 * 1024
+for i in sorted(r.sample(range(size // ext), size // ext // 3)):
+    print("-c 'write -P %d %d %d'" % (i % 250 + 1, i * ext, ext))
+PY
+)
+	eval qemu-io $cmds "$1" > /dev/null || fail "qemu-io over $1"
+}
+
+run_chain() {
+	local src=$dir/ch.raw flat=$dir/ch-flat.raw bytes r w t res img
+	tar -cf - /usr/lib /usr/share /usr/bin 2> /dev/null | head -c "$chsize" > "$src"
+	truncate -s "$chsize" "$src"
+	bytes=$(stat -c %s "$src")
+	qemu-img convert -f raw -O qcow2 "$src" "$dir/ch0.qcow2" || fail "chain base"
+	rm -f "$src"
+	qemu-img create -q -f qcow2 -b ch0.qcow2 -F qcow2 "$dir/ch1.qcow2"
+	chain_level "$dir/ch1.qcow2" "$bytes" 1
+	qemu-img create -q -f qcow2 -b ch1.qcow2 -F qcow2 "$dir/ch2.qcow2"
+	chain_level "$dir/ch2.qcow2" "$bytes" 2
+	qemu-img convert -O raw "$dir/ch2.qcow2" "$flat" || fail "chain flat copy"
+	for r in $(seq "$runs"); do
+		for w in randread-4k-qd1 randread-4k-qd32 read-1m-qd8 randwrite-4k-qd32; do
+			for t in loop qcow2 nbd; do
+				img=$dir/ch2.qcow2
+				if [[ $w == *write* ]]; then
+					[ $t = loop ] && continue
+					img=$dir/ch3.qcow2
+					rm -f "$img"
+					qemu-img create -q -f qcow2 -b ch2.qcow2 -F qcow2 "$img"
+				fi
+				if [ $t = loop ]; then
+					start loop "$flat"
+				else
+					start $t "$img"
+				fi
+				res=$(fio_job "$DEV" $w 1 "$bytes")
+				[ -n "$res" ] || fail "fio chain $w $t"
+				stop $t
+				emit chfio chain $w $t "$r" ${res}
+				info "chain $w $t run $r: $res"
+			done
+		done
+	done
+	check_image "$dir/ch3.qcow2" || fail "the written overlay after the benchmark"
+	emit info chain-size "$bytes"
+	rm -f "$dir"/ch*.qcow2 "$flat"
+}
+
 run_profile() {
 	local state=${states%% *} w=${workloads%% *} t=${targets%% *} tb=1
 	local data=$dir/perf.data
@@ -368,6 +432,7 @@ for p in $parts; do
 	create) run_create ;;
 	mem) run_mem ;;
 	compressed) run_compressed ;;
+	chain) run_chain ;;
 	*) fail "unknown part $p" ;;
 	esac
 done

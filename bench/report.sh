@@ -160,6 +160,43 @@ if grep -q '^cfio' "$raw"; then
 	done
 fi
 
+if grep -q '^chfio' "$raw"; then
+	awk -F'\t' '$1 == "chfio" { print $2, $3, $4, $6, $7 }' "$raw" |
+		sort -k1,1 -k2,2 -k3,3 -k4,4g |
+		awk '{ k = $1 " " $2 " " $3; n[k]++; v[k, n[k]] = $4 " " $5 }
+		     END { for (k in n) print k, v[k, int((n[k] + 1) / 2)], n[k] }' > "$tmp/chmed"
+	chfig() { awk -v w="$1" -v t="$2" '$1 == "chain" && $2 == w && $3 == t { print $4, $5 }' "$tmp/chmed"; }
+	{
+		echo
+		echo "## A backing chain of three levels"
+		echo
+		echo "$(($(infos chain-size) >> 20)) MiB of the guest's /usr in a qcow2 base, two qcow2 overlays above it each"
+		echo "holding a third of the clusters (256 KiB extents), 64 KiB clusters. /dev/qcow2N and qemu-nbd read the"
+		echo "top of the chain, loop a raw copy of it (the ceiling: one file, no lookups). randwrite-4k-qd32 writes"
+		echo "to a new empty overlay over the three levels, made anew for each run: first writes, each copying its"
+		echo "cluster from below (loop has no such row)."
+		echo
+		echo "| workload | loop (flat raw) | /dev/qcow2N | qemu-nbd | qcow2 / nbd | qcow2 / loop |"
+		echo "|---|---|---|---|---|---|"
+	} >> "$md"
+	for w in randread-4k-qd1 randread-4k-qd32 read-1m-qd8 randwrite-4k-qd32; do
+		l=$(chfig $w loop) q=$(chfig $w qcow2) n=$(chfig $w nbd)
+		[ -n "$q" ] || continue
+		case $w in
+		*-4k-*) col=1 unit=IOPS ;;
+		*) col=2 unit=MiB/s ;;
+		esac
+		awk -v w=$w -v c=$col -v u="$unit" -v l="$l" -v q="$q" -v n="$n" '
+		function val(x,  a) { if (x == "") return ""; split(x, a, " "); return a[c] + 0 }
+		function show(x) { return x == "" ? "-" : sprintf(u == "IOPS" ? "%.0f %s" : "%.1f %s", x, u) }
+		function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "-" : sprintf("%.2f", a / b) }
+		BEGIN {
+			L = val(l); Q = val(q); N = val(n)
+			printf "| %s | %s | %s | %s | %s | %s |\n", w, show(L), show(Q), show(N), ratio(Q, N), ratio(Q, L)
+		}' >> "$md"
+	done
+fi
+
 if [ -r "$here/notes.md" ]; then
 	{ echo; cat "$here/notes.md"; } >> "$md"
 fi

@@ -329,17 +329,11 @@ static int select_snapshot(struct qcow2_dev *q, const char *want,
 	goto out;
 
 found:
-	qcow2_snapshot_extra(&s, p + QCOW2_SNAPSHOT_HEADER_LEN);
-	/* Without the field (version 2), the snapshot has the image's size. */
-	q->size = s.extra >= 16 ? s.disk_size : q->h.size;
-	if (q->size & (SECTOR_SIZE - 1) ||
-	    qcow2_l1_entries_for(q->size, q->cluster_bits, q->extl2) >
-	    s.l1_size) {
-		ret = qcow2_fail(err, EINVAL,
-				 "snapshot '%s': its L1 table of %u entries does not map its size of %llu bytes",
-				 want, s.l1_size, q->size);
-		goto out;
-	}
+	/*
+	 * The device keeps the image's size, as QEMU shows a snapshot
+	 * (qemu-img convert -l, qemu-nbd -l): what the snapshot's L1 table
+	 * does not reach (the image grew since) is unallocated, map_read().
+	 */
 	q->l1_entries = s.l1_size;
 	*l1_off = s.l1_table_offset;
 	q->snapshot = i + 1;

@@ -170,7 +170,8 @@ static int map_read(struct qcow2_dev *q, u64 pos, u64 len, bool nowait,
 	int k, ret;
 
 	len = min(len, to_table_end(q, pos));
-	l2off = qcow2_l1e_offset(q, l1i);
+	/* Only a snapshot's L1 table can be shorter than the image. */
+	l2off = l1i < q->l1_entries ? qcow2_l1e_offset(q, l1i) : 0;
 	if (!l2off) {
 		k = QCOW2_MAP_UNALLOCATED;
 		ext->len = len;
