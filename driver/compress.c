@@ -188,8 +188,8 @@ fail:
 out:
 	mutex_unlock(&q->ccache_lock);
 	if (!cc)
-		pr_err_ratelimited("qcow2%d: out of memory for decompressing clusters\n",
-				   q->index);
+		pr_err_ratelimited("qcow2%d: %sout of memory for decompressing clusters\n",
+				   q->index, q->tag);
 	return cc ?: ERR_PTR(ret);
 }
 
@@ -350,8 +350,8 @@ static int load(struct qcow2_dev *q, struct qcow2_ccache *cc, u64 l2e,
 	ret = qcow2_read_meta(q, c->in, (size_t)d.sectors * SECTOR_SIZE,
 			      start);
 	if (ret) {
-		pr_err_ratelimited("qcow2%d: cannot read the compressed cluster at 0x%llx: %d\n",
-				   q->index, d.offset, ret);
+		pr_err_ratelimited("qcow2%d: %scannot read the compressed cluster at 0x%llx: %d\n",
+				   q->index, q->tag, d.offset, ret);
 	} else if (q->h.compression_type == QCOW2_COMPRESSION_ZSTD) {
 		why = unzstd_cluster(c, out, q->cluster_size,
 				     c->in + (d.offset - start), d.bytes);

@@ -29,6 +29,9 @@
 #define QCOW2_MIN_CACHE_TABLES		4
 #define QCOW2_MAX_CACHE_BYTES		(1ULL << 30)
 
+/* Metadata of a backing chain's levels, together (load_chain()). */
+#define QCOW2_MAX_CHAIN_META		(256ULL << 20)
+
 static int qcow2_major;
 static DEFINE_MUTEX(qcow2_devs_lock);
 static DEFINE_IDR(qcow2_devs);
@@ -254,8 +257,8 @@ static int load_meta_map(struct qcow2_dev *q, u64 file_size, u64 used,
 /*
  * Find the snapshot whose id is @want, or else whose name is (QEMU's
  * order), and make its L1 table and disk size the ones the device shows.
- * Every entry passed is decoded and checked again; the table's size is
- * bounded by load_snapshots()'s limit, checked before any entry is read.
+ * Every entry passed is decoded and checked; the walk stops at the limit
+ * load_snapshots() applies to the table's size, whichever runs first.
  */
 static int select_snapshot(struct qcow2_dev *q, const char *want,
 			   u64 file_size, u64 *l1_off, struct qcow2_err *err)
@@ -324,8 +327,8 @@ static int select_snapshot(struct qcow2_dev *q, const char *want,
 			cond_resched();
 		}
 	}
-	ret = qcow2_fail(err, ENOENT, "no snapshot has the id or name '%s'",
-			 want);
+	ret = qcow2_fail(err, ENOENT, "no snapshot has the id or name '%*pE'",
+			 (int)min_t(size_t, wlen, 64), want);
 	goto out;
 
 found:
@@ -444,6 +447,9 @@ static int qcow2_load(struct qcow2_dev *q, const struct qcow2_attach *a,
 
 	l2_bytes = a->l2_cache_size ?: QCOW2_DEFAULT_L2_CACHE;
 	rb_bytes = a->refcount_cache_size ?: l2_bytes / 4;
+	/* A level below never reads a refcount block after attach. */
+	if (q->level)
+		rb_bytes = 0;
 	if (l2_bytes > QCOW2_MAX_CACHE_BYTES || rb_bytes > QCOW2_MAX_CACHE_BYTES)
 		return qcow2_fail(err, EINVAL, "cache size above the limit of %llu bytes",
 				  QCOW2_MAX_CACHE_BYTES);
@@ -568,8 +574,9 @@ static int open_level(struct qcow2_dev *top, struct qcow2_dev *above,
 
 	if (above->backing_fmt[0] && strcmp(above->backing_fmt, fmt))
 		return qcow2_fail(err, EINVAL,
-				  "backing file %u is given as %s, but the image above says %s",
-				  level, fmt, above->backing_fmt);
+				  "backing file %u is given as %s, but the image above says %*pE",
+				  level, fmt, (int)strlen(above->backing_fmt),
+				  above->backing_fmt);
 	file = fget(b->fd);
 	if (!file)
 		return qcow2_fail(err, EBADF, "backing file %u: bad file descriptor",
@@ -579,10 +586,11 @@ static int open_level(struct qcow2_dev *top, struct qcow2_dev *above,
 	if (!(file->f_mode & FMODE_READ))
 		ret = qcow2_fail(err, EBADF, "backing file %u (%pD) is not open for reading",
 				 level, file);
-	else if (!S_ISREG(mode) &&
-		 !(S_ISBLK(mode) && b->format == QCOW2_FORMAT_RAW))
+	else if ((!S_ISREG(mode) &&
+		  !(S_ISBLK(mode) && b->format == QCOW2_FORMAT_RAW)) ||
+		 !file->f_op->read_iter)
 		ret = qcow2_fail(err, EINVAL,
-				 "backing file %u (%pD) is not a regular file%s",
+				 "backing file %u (%pD) is not a regular file%s that takes kiocbs",
 				 level, file,
 				 b->format == QCOW2_FORMAT_RAW ? " or a block device" : "");
 	/* Before any lock: a loop through the top would look like a writer. */
@@ -601,6 +609,7 @@ static int open_level(struct qcow2_dev *top, struct qcow2_dev *above,
 	}
 	*out = q;
 	q->level = level;
+	snprintf(q->tag, sizeof(q->tag), "backing file %u: ", level);
 	q->file = reopen(file, true);
 	if (IS_ERR(q->file)) {
 		ret = PTR_ERR(q->file);
@@ -624,8 +633,7 @@ static int open_level(struct qcow2_dev *top, struct qcow2_dev *above,
 	}
 	if (b->format == QCOW2_FORMAT_RAW) {
 		q->raw = true;
-		q->size = round_up(i_size_read(q->file->f_mapping->host),
-				   SECTOR_SIZE);
+		q->size = round_up(qcow2_file_size(q->file), SECTOR_SIZE);
 		goto out;
 	}
 	ret = qcow2_load(q, a, NULL, err);
@@ -642,14 +650,31 @@ out:
 }
 
 /*
+ * What a level's metadata takes in memory for as long as it is attached,
+ * as its images say: L1 and refcount tables and the metadata map.
+ */
+static u64 level_meta_bytes(const struct qcow2_dev *q)
+{
+	if (q->raw)
+		return 0;
+	return round_up((u64)q->l1_entries * 8, SECTOR_SIZE) +
+	       q->reft_entries * 8 +
+	       (u64)q->meta.max_ranges * sizeof(*q->meta.range) +
+	       (q->meta.slot ? (8ULL << q->meta.slot_bits) : 0);
+}
+
+/*
  * The chain below @q, from the caller's descriptors: exactly as many
  * levels as the images name, no file twice (a loop), at most
- * QCOW2_MAX_BACKING_DEPTH.
+ * QCOW2_MAX_BACKING_DEPTH, and the levels' metadata together within
+ * QCOW2_MAX_CHAIN_META (one image alone may take about 106 MiB at QEMU's
+ * limits; 64 of them must not multiply that).
  */
 static int load_chain(struct qcow2_dev *q, const struct qcow2_attach *a,
 		      struct qcow2_err *err)
 {
 	struct qcow2_dev *above = q, *lvl;
+	u64 meta = level_meta_bytes(q);
 	struct qcow2_backing *bv;
 	u32 n = a->backing_count, i;
 	int ret = 0;
@@ -687,11 +712,22 @@ static int load_chain(struct qcow2_dev *q, const struct qcow2_attach *a,
 			goto out;
 		}
 		lvl = NULL;
+		if (fatal_signal_pending(current)) {
+			ret = qcow2_fail(err, EINTR, "interrupted");
+			goto out;
+		}
 		ret = open_level(q, above, &bv[i], i + 1, a, &lvl, err);
 		if (lvl)
 			above->backing = lvl;
 		if (ret)
 			goto out;
+		meta += level_meta_bytes(lvl);
+		if (meta > QCOW2_MAX_CHAIN_META) {
+			ret = qcow2_fail(err, EFBIG,
+					 "backing chain's metadata exceeds the limit of %llu bytes at level %u",
+					 QCOW2_MAX_CHAIN_META, i + 1);
+			goto out;
+		}
 		above = lvl;
 	}
 	if (!above->raw && qcow2_has_backing(&above->h))
@@ -774,7 +810,10 @@ static ssize_t snapshot_show(struct device *dev, struct device_attribute *attr,
 {
 	struct qcow2_dev *q = dev_of(dev);
 
-	return sysfs_emit(buf, "%s\n", q->snapshot_id ?: "");
+	/* The id is the image's: escaped, so that it stays one line. */
+	return sysfs_emit(buf, "%*pE\n",
+			  q->snapshot_id ? (int)strlen(q->snapshot_id) : 0,
+			  q->snapshot_id ?: "");
 }
 
 #define QCOW2_ATTR(name, fmt, expr)					\
@@ -975,6 +1014,19 @@ free_tags:
 	return ret;
 }
 
+/*
+ * Whether @inode is the file of a level of @chain, from level @from on
+ * (0: the image itself).
+ */
+static bool chain_has(struct qcow2_dev *chain, unsigned int from,
+		      struct inode *inode)
+{
+	for (; chain; chain = chain->backing)
+		if (chain->level >= from && file_inode(chain->file) == inode)
+			return true;
+	return false;
+}
+
 /* Refcount blocks read at attach to find the last cluster in use. */
 #define QCOW2_TAIL_SCAN_BLOCKS	64
 
@@ -1108,8 +1160,10 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a,
 	int ret, id;
 	u64 end;
 
-	if (!S_ISREG(file_inode(file)->i_mode)) {
-		pr_err("attach %pD: not a regular file\n", file);
+	/* /proc/PID/mem is a regular file, without kiocbs (as loop checks). */
+	if (!S_ISREG(file_inode(file)->i_mode) || !file->f_op->read_iter ||
+	    (!ro && !file->f_op->write_iter)) {
+		pr_err("attach %pD: not a regular file that takes kiocbs\n", file);
 		return -EINVAL;
 	}
 	if (!(file->f_mode & FMODE_READ) ||
@@ -1156,12 +1210,19 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a,
 	}
 
 	mutex_lock(&qcow2_devs_lock);
-	/* Two writers of one image would corrupt it. */
+	/*
+	 * Two writers of one image would corrupt it, and a writer under a
+	 * reader's caches would change what they say: checked here too, for
+	 * file systems without the locks of qcow2_image_lock().
+	 */
 	idr_for_each_entry(&qcow2_devs, other, id) {
-		if (file_inode(other->file) == file_inode(q->file)) {
+		if (file_inode(other->file) == file_inode(q->file) ||
+		    (!ro && chain_has(other, 1, file_inode(q->file))) ||
+		    (!other->read_only &&
+		     chain_has(q, 1, file_inode(other->file)))) {
 			mutex_unlock(&qcow2_devs_lock);
-			pr_err("attach %pD: already attached as /dev/qcow2%d\n",
-			       file, id);
+			pr_err("attach %pD: it or a file of its backing chain is attached %s as /dev/qcow2%d\n",
+			       file, other->read_only ? "read-only" : "read-write", id);
 			ret = -EBUSY;
 			goto free;
 		}
@@ -1211,10 +1272,11 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a,
 	q->state = QCOW2_DEV_LIVE;
 	mutex_unlock(&qcow2_devs_lock);
 	a->index = q->index;
-	pr_info("qcow2%d: attached %pD (%llu bytes, %u-byte clusters, version %u%s%s%s%s)\n",
+	pr_info("qcow2%d: attached %pD (%llu bytes, %u-byte clusters, version %u%s%s%s%*pE)\n",
 		q->index, file, q->size, q->cluster_size, q->h.version,
 		ro ? ", read-only" : "", q->use_dio ? ", direct I/O" : "",
 		q->snapshot ? ", snapshot " : "",
+		q->snapshot ? (int)strlen(q->snapshot_id) : 0,
 		q->snapshot ? q->snapshot_id : "");
 	for (other = q->backing; other; other = other->backing)
 		pr_info("qcow2%d: backing file %u: %pD (%s, %llu bytes%s)\n",

@@ -110,7 +110,7 @@ static ssize_t file_rw(struct qcow2_dev *q, unsigned int dir, void *buf,
  */
 static int read_full(struct qcow2_dev *q, void *buf, size_t len, u64 pos)
 {
-	u64 size = i_size_read(file_inode(q->file));
+	u64 size = qcow2_file_size(q->file);
 	size_t done = 0;
 	ssize_t n;
 

@@ -397,6 +397,11 @@ static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 
 	qcow2_l2e_read(q, t->data, l2i, &e);
 	compressed = e.entry & QCOW2_OFLAG_COMPRESSED;
+	/*
+	 * With subclusters over a backing file, only the units the write
+	 * touches become data; the others keep falling through.
+	 */
+	keep = q->extl2 && q->backing && !compressed;
 	if (compressed) {
 		/*
 		 * Never written in place: it may share sectors. Checked even
@@ -418,11 +423,6 @@ static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 	old = e.entry & QCOW2_L2E_OFFSET_MASK;
 	inplace = old && (e.entry & QCOW2_OFLAG_COPIED);
 	nfree = old && !inplace;
-	/*
-	 * With subclusters over a backing file, only the units the write
-	 * touches become data; the others keep falling through.
-	 */
-	keep = q->extl2 && q->backing;
 
 	for (u = 0; u < q->cluster_size; u = ue) {
 		ue = unit_end(q, u);
@@ -512,7 +512,7 @@ merge:
 
 	was = e.entry;
 	e.entry = target | QCOW2_OFLAG_COPIED;
-	if (keep && !compressed) {
+	if (keep) {
 		/* The units touched: allocated now, and no longer zero. */
 		touched = GENMASK_ULL((coff + n - 1) >> q->sc_bits,
 				      coff >> q->sc_bits);
@@ -620,6 +620,10 @@ static int map_write(struct qcow2_dev *q, u64 pos, u64 len, bool nowait,
 	int k, ret;
 
 	len = min(len, to_table_end(q, pos));
+	/*
+	 * No write reaches a snapshot view (read-only: queue_rq refuses
+	 * them), so here the active L1 table maps the whole device.
+	 */
 	l1e = qcow2_l1e(q, l1i);
 	if ((l1e & QCOW2_L1E_OFFSET_MASK) && (l1e & QCOW2_OFLAG_COPIED)) {
 		ret = scan_cached(q, l1i, l1e & QCOW2_L1E_OFFSET_MASK, pos, len,
@@ -781,7 +785,7 @@ static int submit(struct qcow2_dev *q, struct qcow2_cmd *cmd,
 	}
 	io->cmd = cmd;
 	io->host = host;
-	io->isize = i_size_read(file_inode(q->file));
+	io->isize = qcow2_file_size(q->file);
 	io->len = len;
 	io->done = 0;
 	io->iter = *iter;

@@ -169,6 +169,7 @@ struct qcow2_dev {
 	u64 size;
 	u32 snapshot;		/* 1 + table position of the snapshot shown */
 	char *snapshot_id;	/* ... and its id */
+	char tag[24];		/* "backing file N: " for log lines, or "" */
 	char backing_fmt[QCOW2_MAX_BACKING_FORMAT + 1];	/* as the image says */
 
 	/* Geometry, from the validated header. */
@@ -286,6 +287,12 @@ struct qcow2_queue {
 	struct llist_head list;
 	struct work_struct work;
 };
+
+/* Bytes in @file: of a block device, the device's (not its /dev node's). */
+static inline u64 qcow2_file_size(struct file *file)
+{
+	return i_size_read(file->f_mapping->host);
+}
 
 /* overlap.c: where the metadata lay at attach */
 int qcow2_meta_map_init(struct qcow2_meta_map *m, u32 ranges, u64 singles);
