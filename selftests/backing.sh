@@ -97,8 +97,10 @@ chain_read() { # NAME SPEC...
 # What runs where: everything in the 6.12 guest of "make check" and in
 # "make check-full"; the debug kernel (KASAN makes it three times slower)
 # and 6.1 run a stated slice: the 5-level chain (6.1: the 2-level one)
-# read and written, snapshots (each by name, one by id too), who opens
-# what and the bad chains.
+# read and written, a raw block device below, snapshots (6.1: each by
+# name, one by id too; debug: that one), who opens what and the bad chains
+# (debug: the kernel's refusals and 64 levels; the tool's refusals are the
+# same code on every kernel).
 full=0
 [ "${QCOW2_KIND:-}" = 6.12 ] || [ -n "${QCOW2_FULL:-}" ] && full=1
 chains=five
@@ -251,6 +253,28 @@ blockdev_test() {
 blockdev_test && info "ok: a raw block device as the base" ||
 	{ echo "block device as a raw level failed"; failed=1; }
 
+# qcow2ctl create --backing makes overlays that attach read-write.
+create_test() {
+	local d=$dir/create dev
+	mkdir -p "$d"
+	qemu-img create -q -f qcow2 "$d/base.qcow2" 4M
+	qemu-io -c "write -P 0x71 0 4M" "$d/base.qcow2" > /dev/null
+	"$QCOW2CTL" create --backing=base.qcow2 --backing-format=qcow2 \
+		"$d/top.qcow2" 4M > /dev/null || return 1
+	qemu-img convert -O raw "$d/base.qcow2" "$d/expect.raw"
+	dev=$(attach "$d/top.qcow2") || return 1
+	printf 'over a base' | dd of="$dev" bs=512 seek=3 conv=notrunc,fsync status=none
+	printf 'over a base' | dd of="$d/expect.raw" bs=512 seek=3 conv=notrunc status=none
+	if ! cmp "$dev" "$d/expect.raw"; then
+		"$QCOW2CTL" detach "$dev"
+		return 1
+	fi
+	"$QCOW2CTL" detach "$dev" || return 1
+	check_image "$d/top.qcow2" && qemu-img compare -q "$d/top.qcow2" "$d/expect.raw"
+}
+create_test && info "ok: qcow2ctl create --backing images attach read-write" ||
+	{ echo "an image qcow2ctl created with --backing"; failed=1; }
+
 # fio's verified writes to an overlay over data; the bytes fio did not
 # write still read the base's.
 fio_test() {
@@ -345,8 +369,10 @@ snap_test() {
 	while read -r id name; do
 		n=$((n + 1))
 		qemu-img convert -l "snapshot.name=$name" -O raw "$img" "$d/$name.raw"
+		# 6.1 and debug: each by name, one by id too; debug: that one.
 		sels="$name $id"
 		[ $full = 1 ] || [ $n = 2 ] || sels=$name
+		debug_kernel && [ $n != 2 ] && continue
 		for sel in $sels; do
 			dev=$(attach --snapshot="$sel" "$img") ||
 				{ echo "snapshot $sel: attach"; return 1; }
@@ -441,24 +467,28 @@ bad_chains() {
 	qemu-img create -q -f qcow2 "$d/a.qcow2" 1M
 	qemu-img create -q -f qcow2 -b a.qcow2 -F qcow2 "$d/b.qcow2"
 	qemu-img rebase -q -u -b b.qcow2 -F qcow2 "$d/a.qcow2"
-	if out=$("$QCOW2CTL" attach --show "$d/b.qcow2" 2>&1) ||
-	   ! grep -qi loop <<< "$out"; then
+	if ! debug_kernel &&
+	   { out=$("$QCOW2CTL" attach --show "$d/b.qcow2" 2>&1) ||
+	     ! grep -qi loop <<< "$out"; }; then
 		echo "tool, loop: $out"
 		return 1
 	fi
 	refuse loop ELOOP --ro "$d/b.qcow2" qcow2:"$d/a.qcow2" qcow2:"$d/b.qcow2" || return 1
-	qemu-img create -q -f qcow2 -u -b gone.qcow2 -F qcow2 "$d/c.qcow2" 1M
-	if out=$("$QCOW2CTL" attach --show "$d/c.qcow2" 2>&1) ||
-	   ! grep -q "No such file" <<< "$out"; then
-		echo "tool, missing file: $out"
-		return 1
-	fi
 	qemu-img create -q -f raw "$d/r.raw" 1M
 	qemu-img create -q -f qcow2 -u -b r.raw -F qcow2 "$d/e.qcow2" 1M
-	if out=$("$QCOW2CTL" attach --show "$d/e.qcow2" 2>&1) ||
-	   ! grep -q "not a qcow2 image" <<< "$out"; then
-		echo "tool, raw named as qcow2: $out"
-		return 1
+	# The tool's refusals (the host's unit tests hold more of them).
+	if ! debug_kernel; then
+		qemu-img create -q -f qcow2 -u -b gone.qcow2 -F qcow2 "$d/c.qcow2" 1M
+		if out=$("$QCOW2CTL" attach --show "$d/c.qcow2" 2>&1) ||
+		   ! grep -q "No such file" <<< "$out"; then
+			echo "tool, missing file: $out"
+			return 1
+		fi
+		if out=$("$QCOW2CTL" attach --show "$d/e.qcow2" 2>&1) ||
+		   ! grep -q "not a qcow2 image" <<< "$out"; then
+			echo "tool, raw named as qcow2: $out"
+			return 1
+		fi
 	fi
 	refuse "raw given as qcow2" EINVAL --ro "$d/e.qcow2" qcow2:"$d/r.raw" || return 1
 	refuse "format unlike the image's" EINVAL --ro "$d/e.qcow2" raw:"$d/r.raw" || return 1

@@ -94,7 +94,10 @@ static char *combine(const char *above, const char *name)
 	return path;
 }
 
-/* "file:" names the local file after it, as QEMU's file driver reads it. */
+/*
+ * "file:" names the local file after it, as QEMU's file driver reads it
+ * (level_path() takes only absolute ones).
+ */
 static const char *strip_file(const char *name)
 {
 	return strncmp(name, "file:", 5) ? name : name + 5;
@@ -139,6 +142,14 @@ static int level_path(struct chain *c, struct chain_level *lv,
 		lv->path = strdup(o->files[i]);
 	} else if (strncmp(b->name, "file:", 5) && has_protocol(b->name)) {
 		return fail(c, "backing file name '%s' of %s has a protocol prefix: only local files can be backing files (write a file name with a ':' as ./NAME or file:NAME)",
+			    b->name, above);
+	} else if (!strncmp(b->name, "file:", 5) && b->name[5] != '/') {
+		/*
+		 * QEMU opens a relative file: name from its working
+		 * directory, not the image's: which file that is depends on
+		 * where QEMU ran.
+		 */
+		return fail(c, "backing file name '%s' of %s is relative to the working directory of whoever opens it: give the file with --backing-chain",
 			    b->name, above);
 	} else {
 		lv->path = combine(above, strip_file(b->name));

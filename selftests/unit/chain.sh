@@ -147,9 +147,14 @@ backing file [2]: img/rel/a/../b/base.qcow2 (format qcow2)" img/rel/a/top.qcow2
 	same_as_qemu "relative names, run elsewhere: as qemu-img" img/rel/a/top.qcow2
 	exit $failed
 ) || failed=1
-mk "$d/file.qcow2" file:l5.qcow2 qcow2
-expect_chain "file: prefix stripped, the rest relative to the image" \
+mk "$d/file.qcow2" "file:$d/l5.qcow2" qcow2
+expect_chain "file: prefix of an absolute name stripped" \
 	"backing file [1]: $d/l5.qcow2 (format qcow2)" "$d/file.qcow2"
+# QEMU opens a relative file: name from its working directory: refused.
+mk "$d/filerel.qcow2" file:l5.qcow2 qcow2
+expect_chain "relative file: name refused" \
+	"backing file [1]: file:l5.qcow2 (unresolved: backing file name 'file:l5.qcow2' of $d/filerel.qcow2 is relative to the working directory of whoever opens it: give the file with --backing-chain)" \
+	"$d/filerel.qcow2"
 
 # Refusals: info still succeeds and says which level and why.
 mk "$d/A.qcow2" B.qcow2 qcow2

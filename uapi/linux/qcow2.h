@@ -343,14 +343,15 @@ struct qcow2_list {
  * @format: out: QCOW2_FORMAT_*.
  * @depth: out: levels below the image (0 without a backing file).
  * @version: out: qcow2 version, 2 or 3; 0 for raw.
- * @size: out: virtual size in bytes (of a raw level: its file's size).
+ * @size: out: virtual size in bytes (of a raw level: its file's size,
+ *	rounded up to a multiple of 512).
  *	Reads past the end of a level that is shorter than the device read
  *	zeros.
  * @cluster_size: out: bytes; 0 for raw.
  * @snapshot: out: for level 0 of a device attached with
  *	%QCOW2_ATTACH_SNAPSHOT, 1 + the position of the snapshot shown in the
  *	image's snapshot table; else 0.
- * @reserved: out: zero.
+ * @reserved: in: must be zero; out: zero.
  * @path: out: path of the level's file, as in struct qcow2_status.
  *
  * A @level beyond @depth is -ENOENT (and @depth is still filled in).
