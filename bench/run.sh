@@ -19,7 +19,7 @@ make -s qcow2ctl
 
 env=
 for v in BENCH_RUNS BENCH_RUNTIME BENCH_SIZE BENCH_STATES BENCH_WORKLOADS \
-	 BENCH_TARGETS BENCH_PARTS BENCH_CSIZE; do
+	 BENCH_TARGETS BENCH_PARTS BENCH_CSIZE BENCH_CHSIZE; do
 	[ -n "${!v:-}" ] && env+="$v=$(printf %q "${!v}") "
 done
 out=build/bench/$kernel
