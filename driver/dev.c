@@ -29,8 +29,8 @@
 #define QCOW2_MIN_CACHE_TABLES		4
 #define QCOW2_MAX_CACHE_BYTES		(1ULL << 30)
 
-/* Metadata of a backing chain's levels, together (load_chain()). */
-#define QCOW2_MAX_CHAIN_META		(256ULL << 20)
+/* Metadata and caches of a backing chain's levels, together (load_chain()). */
+#define QCOW2_MAX_CHAIN_BYTES		(1ULL << 30)
 
 static int qcow2_major;
 static DEFINE_MUTEX(qcow2_devs_lock);
@@ -664,11 +664,27 @@ static u64 level_meta_bytes(const struct qcow2_dev *q)
 }
 
 /*
+ * ... and what its caches may take once filled: L2 tables and their
+ * entries, the refcount cache's entries (a level never fills it), the
+ * compressed-cluster cache.
+ */
+static u64 level_cache_bytes(struct qcow2_dev *q)
+{
+	if (q->raw)
+		return 0;
+	return (u64)q->l2c.nr * (q->cluster_size +
+				 sizeof(struct qcow2_cache_entry) + 8) +
+	       (u64)q->rbc.nr * (sizeof(struct qcow2_cache_entry) + 8) +
+	       qcow2_ccache_max_bytes(q);
+}
+
+/*
  * The chain below @q, from the caller's descriptors: exactly as many
  * levels as the images name, no file twice (a loop), at most
- * QCOW2_MAX_BACKING_DEPTH, and the levels' metadata together within
- * QCOW2_MAX_CHAIN_META (one image alone may take about 106 MiB at QEMU's
- * limits; 64 of them must not multiply that).
+ * QCOW2_MAX_BACKING_DEPTH, and the memory the levels may take (their
+ * metadata, and their caches once full) together within
+ * QCOW2_MAX_CHAIN_BYTES: one image alone may take about 106 MiB of
+ * metadata at QEMU's limits, and 64 of them must not multiply that.
  */
 static int load_chain(struct qcow2_dev *q, const struct qcow2_attach *a,
 		      struct qcow2_err *err)
@@ -721,11 +737,11 @@ static int load_chain(struct qcow2_dev *q, const struct qcow2_attach *a,
 			above->backing = lvl;
 		if (ret)
 			goto out;
-		meta += level_meta_bytes(lvl);
-		if (meta > QCOW2_MAX_CHAIN_META) {
+		meta += level_meta_bytes(lvl) + level_cache_bytes(lvl);
+		if (meta > QCOW2_MAX_CHAIN_BYTES) {
 			ret = qcow2_fail(err, EFBIG,
-					 "backing chain's metadata exceeds the limit of %llu bytes at level %u",
-					 QCOW2_MAX_CHAIN_META, i + 1);
+					 "backing chain's metadata and caches exceed the limit of %llu bytes at level %u (a smaller L2 cache size may help)",
+					 QCOW2_MAX_CHAIN_BYTES, i + 1);
 			goto out;
 		}
 		above = lvl;
@@ -1216,13 +1232,19 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a,
 	 * file systems without the locks of qcow2_image_lock().
 	 */
 	idr_for_each_entry(&qcow2_devs, other, id) {
-		if (file_inode(other->file) == file_inode(q->file) ||
-		    (!ro && chain_has(other, 1, file_inode(q->file))) ||
-		    (!other->read_only &&
-		     chain_has(q, 1, file_inode(other->file)))) {
+		const char *why = NULL;
+
+		if (file_inode(other->file) == file_inode(q->file))
+			why = "the image is attached";
+		else if (!ro && chain_has(other, 1, file_inode(q->file)))
+			why = "the image is a backing file";
+		else if (!other->read_only &&
+			 chain_has(q, 1, file_inode(other->file)))
+			why = "a backing file of the image is attached read-write";
+		if (why) {
 			mutex_unlock(&qcow2_devs_lock);
-			pr_err("attach %pD: it or a file of its backing chain is attached %s as /dev/qcow2%d\n",
-			       file, other->read_only ? "read-only" : "read-write", id);
+			pr_err("attach %pD: %s as (or under) /dev/qcow2%d\n",
+			       file, why, id);
 			ret = -EBUSY;
 			goto free;
 		}

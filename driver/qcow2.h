@@ -358,6 +358,7 @@ int qcow2_compressed_check(struct qcow2_dev *q, u64 l2e,
 void qcow2_compressed_warm(struct qcow2_dev *q, u64 l2e);
 void qcow2_compressed_forget(struct qcow2_dev *q, u64 l2e);
 void qcow2_ccache_destroy(struct qcow2_dev *q);
+size_t qcow2_ccache_max_bytes(struct qcow2_dev *q);
 
 /* file.c: I/O on the image file, one discipline for all of it */
 void *qcow2_buf_alloc(size_t size, gfp_t gfp);

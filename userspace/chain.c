@@ -103,12 +103,15 @@ static const char *strip_file(const char *name)
 	return strncmp(name, "file:", 5) ? name : name + 5;
 }
 
-/* What qemu-img calls the full backing filename of @above's @name. */
+/*
+ * What qemu-img calls the full backing filename of @above's @name: a name
+ * with a protocol (file: too) as it is.
+ */
 static char *full_name(const char *above, const char *name)
 {
-	if (strncmp(name, "file:", 5) && has_protocol(name))
+	if (has_protocol(name))
 		return strdup(name);
-	return combine(above, strip_file(name));
+	return combine(above, name);
 }
 
 /* The format of the level @b names, from @above's extension or the user. */
@@ -141,7 +144,7 @@ static int level_path(struct chain *c, struct chain_level *lv,
 		lv->given = true;
 		lv->path = strdup(o->files[i]);
 	} else if (strncmp(b->name, "file:", 5) && has_protocol(b->name)) {
-		return fail(c, "backing file name '%s' of %s has a protocol prefix: only local files can be backing files (write a file name with a ':' as ./NAME or file:NAME)",
+		return fail(c, "backing file name '%s' of %s has a protocol prefix: only local files can be backing files (write a file name with a ':' as ./NAME or file:/ABSOLUTE/PATH)",
 			    b->name, above);
 	} else if (!strncmp(b->name, "file:", 5) && b->name[5] != '/') {
 		/*

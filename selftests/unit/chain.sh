@@ -205,7 +205,7 @@ expect_chain "a FIFO as a raw level (no hang)" \
 for name in nbd:localhost:10809 'json:{"file.filename":"/etc/shadow"}' nbd+unix:///x?socket=/s; do
 	mk "$d/proto.qcow2" "$name" raw
 	expect_chain "protocol name $name refused" \
-		"backing file [1]: $name (unresolved: backing file name '$name' of $d/proto.qcow2 has a protocol prefix: only local files can be backing files (write a file name with a ':' as ./NAME or file:NAME))" \
+		"backing file [1]: $name (unresolved: backing file name '$name' of $d/proto.qcow2 has a protocol prefix: only local files can be backing files (write a file name with a ':' as ./NAME or file:/ABSOLUTE/PATH))" \
 		"$d/proto.qcow2"
 	same_keys "protocol name $name: qemu-img's backing keys" "$d/proto.qcow2"
 done
