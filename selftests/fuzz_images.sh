@@ -16,6 +16,8 @@
 #
 # OUTCOME is one of:
 #   refused:ERRNO        attach refused, read-write and read-only
+#   refused-by-tool      qcow2ctl refused the image's backing chain (a
+#                        mutated name or format): the kernel was not asked
 #   served[-ro]          every read and write succeeded
 #   io-error[-ro][+corrupt]
 #                        some I/O failed (with the corrupt bit set or not)
@@ -30,6 +32,9 @@ module_load
 work=$(mktemp -d /tmp/fuzz.XXXXXX)
 img=$work/img.qcow2
 bin=$QCOW2_TOP/selftests
+# The seeds with a backing file name base.qcow2 beside them: the images
+# made of them find it, and reads fall through to it (never written).
+[ -e "$seeddir/base.qcow2" ] && cp "$seeddir/base.qcow2" "$work/"
 
 # LOG is on the uncached 9p share: each line reaches the host as it is
 # written. Under the debug kernel every program start costs a good part of
@@ -53,7 +58,12 @@ for ((n = first; n <= last; n++)); do
 	if ! dev=$("$QCOW2CTL" attach --show "$img" 2>&1); then
 		mode=ro
 		if ! dev=$("$QCOW2CTL" attach -r --show "$img" 2>&1); then
-			echo "end $n refused:$(errno_of "$dev") $desc" >> "$log"
+			# Only the kernel's refusals point to its log.
+			if [[ $dev == *"the kernel log says why"* ]]; then
+				echo "end $n refused:$(errno_of "$dev") $desc" >> "$log"
+			else
+				echo "end $n refused-by-tool $desc" >> "$log"
+			fi
 			continue
 		fi
 	fi
