@@ -146,8 +146,8 @@ size_t qcow2_ccache_max_bytes(struct qcow2_dev *q)
 	unsigned int nr = clamp(QCOW2_CC_BYTES >> q->cluster_bits,
 				QCOW2_CC_MIN, QCOW2_CC_MAX);
 	unsigned int nctx = min3(num_online_cpus(), nr, QCOW2_CC_CTX_MAX);
-	size_t ws = max(zstd_dctx_workspace_bound(),
-			(size_t)zlib_inflate_workspacesize());
+	size_t ws = max_t(size_t, zstd_dctx_workspace_bound(),
+			  zlib_inflate_workspacesize());
 
 	return (size_t)nr * q->cluster_size +
 	       nctx * (2 * (size_t)q->cluster_size + ws);
