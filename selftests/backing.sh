@@ -496,6 +496,12 @@ bad_chains() {
 	refuse "unknown format" EINVAL --ro "$d/e.qcow2" 7:"$d/r.raw" || return 1
 	refuse "O_PATH descriptor" EBADF --opath --ro "$d/e.qcow2" qcow2:"$d/a.qcow2" || return 1
 	refuse "too deep" E2BIG --ro --count=65 "$d/e.qcow2" qcow2:"$d/a.qcow2" || return 1
+	# A regular file without kiocbs (its read would call a NULL method).
+	qemu-img create -q -f qcow2 -u -b r.raw -F raw "$d/m.qcow2" 1M
+	refuse "/proc/PID/mem as a level" EINVAL --ro "$d/m.qcow2" raw:/proc/self/mem || return 1
+	dmesg_since | grep -q "backing file 1 (mem) is not a regular file or a block device that takes kiocbs" ||
+		{ echo "kernel, /proc/PID/mem: refused for another reason"; return 1; }
+	refuse "/proc/PID/mem as the image" EINVAL --ro /proc/self/mem || return 1
 	# 65 levels: the tool says the limit; 64 attach. Each level is a
 	# copy of one image, its backing name patched (qemu-img would take
 	# most of a minute under TCG to make them).
