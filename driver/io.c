@@ -289,25 +289,30 @@ static int read_below(struct qcow2_dev *q, u64 pos, u8 *buf, u64 len)
 }
 
 /* Can the cluster of @e take a brand-new host cluster for this write? */
-static bool fresh(struct qcow2_dev *q, const struct qcow2_l2e *e, u64 pos,
-		  u64 len)
+static bool fresh(struct qcow2_dev *q, const struct qcow2_l2e *e)
 {
 	if (e->entry & (QCOW2_OFLAG_COMPRESSED | QCOW2_L2E_OFFSET_MASK))
 		return false;
-	/* Without a host cluster every unit reads zeros or backing data. */
 	if (!q->backing)
 		return true;
-	if (!(pos & (q->cluster_size - 1)) && len >= q->cluster_size)
-		return true;
+	/*
+	 * Over a backing file only a cluster that reads zeros everywhere:
+	 * one that shows data from below, even if this write covers all of
+	 * it, goes through rmw(), which publishes only after its data is
+	 * written. Published first, a failed or unfinished data write would
+	 * leave zeros where the level's data was.
+	 */
 	return q->extl2 ? (e->bitmap >> 32) == QCOW2_L2B_ALLOC_ALL :
 			  !!(e->entry & QCOW2_OFLAG_ZERO);
 }
 
 /*
  * First writes: give the run of fresh clusters from @pos new host clusters,
- * contiguous where the allocator can, and publish them at once. A fresh
- * cluster lies past everything the image ever used, so the bytes the
- * write leaves out read as zeros, which is what they read as before.
+ * contiguous where the allocator can, and publish them at once, before the
+ * data write is sent. A fresh cluster lies past everything the image ever
+ * used, so it reads as zeros until the data lands, and zeros is what the
+ * cluster read as before (fresh()): a data write that fails, or a crash
+ * before it lands, loses nothing the device had shown.
  */
 static int alloc_fresh(struct qcow2_dev *q, struct qcow2_cache_entry *t,
 		       u64 pos, u64 len, struct qcow2_ext *ext)
@@ -319,7 +324,7 @@ static int alloc_fresh(struct qcow2_dev *q, struct qcow2_cache_entry *t,
 
 	for (p = pos; p < pos + len; p = (p | cmask) + 1, n++) {
 		qcow2_l2e_read(q, t->data, l2i + n, &e);
-		if (!fresh(q, &e, p, pos + len - p))
+		if (!fresh(q, &e))
 			break;
 	}
 	got = qcow2_alloc_clusters(q, n, &host);
@@ -375,10 +380,12 @@ static int free_compressed(struct qcow2_dev *q, u64 l2e,
 /*
  * Every other write that changes the mapping of one cluster: copy-on-write
  * of a cluster shared with a snapshot or compressed, a zero cluster with a
- * host cluster, subclusters not yet allocated. Builds the cluster in the
- * bounce buffer, writes it (synchronously: these are rare) and then the L2
- * entry; the data must reach the disk before the entry does (meta.c's
- * barrier).
+ * host cluster, subclusters not yet allocated, first writes to a cluster
+ * that shows a backing file's data. Builds the cluster in the bounce
+ * buffer, writes it (synchronously: in an image without a backing file
+ * these are rare) and then the L2 entry; the data must reach the disk
+ * before the entry does (meta.c's barrier). If anything fails before the
+ * entry changes, the cluster reads as it did.
  */
 static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 	       u64 len, struct iov_iter *iter, struct qcow2_ext *ext)
@@ -506,8 +513,15 @@ merge:
 		if (got < 0)
 			return got;
 		ret = qcow2_write_meta(q, buf, q->cluster_size, target);
-		if (ret)
+		if (ret) {
+			/*
+			 * Nothing names the new cluster: give it back, so
+			 * that a full disk leaves no leak (if even that
+			 * fails, it leaks, which is harmless).
+			 */
+			qcow2_refcount_update(q, target >> q->cluster_bits, -1);
 			return ret;
+		}
 	}
 
 	was = e.entry;
@@ -601,7 +615,7 @@ static int write_slow(struct qcow2_dev *q, u64 pos, u64 len,
 		ext->kind = QCOW2_EXT_HOST;
 	} else {
 		qcow2_l2e_read(q, t->data, l2i, &e);
-		if (fresh(q, &e, pos, len))
+		if (fresh(q, &e))
 			ret = alloc_fresh(q, t, pos, len, ext);
 		else
 			ret = rmw(q, t, pos, len, iter, ext);

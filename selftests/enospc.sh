@@ -5,7 +5,9 @@
 # clusters go on working, a detach whose write-back fails returns the
 # error and keeps the device, and once space is freed, writes, flushes and
 # the detach succeed with nothing lost: qemu-img check is clean and the
-# data written before and after the fill reads back. No splat.
+# data written before and after the fill reads back. Over a backing file,
+# failed first writes leave the base's data showing and leak nothing.
+# No splat.
 . "$(dirname "$0")/lib.sh"
 
 module_load
@@ -71,6 +73,38 @@ qemu_cmp() {
 }
 qemu_cmp 0 "$SCRATCH/a" || bad "qemu-img reads other data before 4 MiB"
 qemu_cmp 700 "$SCRATCH/c" || bad "qemu-img reads other data at 700 MiB"
+
+# An overlay on the full file system over a base outside it: first writes
+# that cover whole clusters showing the base's data fail, and those
+# clusters go on showing the base (an L2 entry published before its data
+# landed would show zeros there), and the failed writes leak nothing.
+head -c 8M /dev/urandom > "$SCRATCH/base.raw"
+qemu-img convert -q -f raw -O qcow2 "$SCRATCH/base.raw" "$SCRATCH/base.qcow2" ||
+	fail "base image"
+rm -f "$img"
+qemu-img create -q -f qcow2 -b "$SCRATCH/base.qcow2" -F qcow2 "$img" ||
+	fail "overlay"
+dev=$(attach "$img") || fail "attach the overlay"
+# The first cluster, with the base's own bytes: the L2 table exists.
+dd if="$SCRATCH/base.raw" of="$dev" bs=64k count=1 oflag=direct status=none ||
+	fail "first write to the overlay"
+dev_fsync "$dev" || fail "flush of the overlay"
+avail=$(df -B1 --output=avail "$SMALL_MNT" | tail -n 1)
+fallocate -l $((avail - (1 << 20))) "$SMALL_MNT/filler" || fail "fallocate filler"
+dd if=/dev/zero of="$SMALL_MNT/filler2" bs=4k oflag=direct status=none 2>/dev/null
+if dd if=/dev/urandom of="$dev" bs=1M seek=1 count=2 oflag=direct status=none 2>/dev/null; then
+	bad "whole-cluster writes over the base went on past a full file system"
+fi
+cmp -n 8M "$dev" "$SCRATCH/base.raw" ||
+	bad "failed first writes over the base changed what the device shows"
+rm -f "$SMALL_MNT/filler" "$SMALL_MNT/filler2"
+dev_fsync "$dev" || bad "flush of the overlay after space was freed"
+cmp -n 8M "$dev" "$SCRATCH/base.raw" ||
+	bad "after space came back the overlay does not show the base"
+"$QCOW2CTL" detach "$dev" || bad "detach of the overlay"
+check_image "$img" || bad "qemu-img check of the overlay after failed first writes"
+qemu-img compare -q "$img" "$SCRATCH/base.raw" ||
+	bad "qemu-img compare: the overlay does not read as its base"
 
 [ $failed = 0 ] || fail "full file system"
 exit $KSFT_PASS
