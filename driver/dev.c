@@ -11,6 +11,7 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/idr.h>
+#include <linux/magic.h>
 #include <linux/mm.h>
 #include <linux/namei.h>
 #include <linux/pagemap.h>
@@ -556,6 +557,45 @@ static const char *const format_names[] = {
 };
 
 /*
+ * What two descriptors must not share: the inode that holds a file's data.
+ * Under overlayfs that is the upper or lower file's inode, not the
+ * overlay's (a file reached through the merged directory and by its real
+ * path is one file); for a block device, the disk's inode, not the node's
+ * (two nodes may name one disk). Asked at each check: a copy-up changes
+ * it.
+ */
+static struct inode *file_identity(struct file *file)
+{
+	if (S_ISBLK(file_inode(file)->i_mode))
+		return file->f_mapping->host;
+	return d_real_inode(file->f_path.dentry);
+}
+
+/*
+ * File systems whose files show kernel state, not stored data: never a
+ * backing file. A raw level shows its bytes to whoever may read the
+ * device, and some of these files (/proc/kcore) open only for their
+ * opener's capabilities, which an attach has.
+ */
+static bool kernel_state_fs(const struct super_block *sb)
+{
+	switch (sb->s_magic) {
+	case PROC_SUPER_MAGIC:
+	case SYSFS_MAGIC:
+	case DEBUGFS_MAGIC:
+	case TRACEFS_MAGIC:
+	case SECURITYFS_MAGIC:
+	case BPF_FS_MAGIC:
+	case CGROUP_SUPER_MAGIC:
+	case CGROUP2_SUPER_MAGIC:
+	case EFIVARFS_MAGIC:
+	case PSTOREFS_MAGIC:
+		return true;
+	}
+	return false;
+}
+
+/*
  * Level @level of a backing chain, below @above, from the caller's
  * descriptor @b. A qcow2 level is checked as an image of its own, loaded
  * read-only; a raw level is a regular file or a block device. Both are
@@ -593,9 +633,13 @@ static int open_level(struct qcow2_dev *top, struct qcow2_dev *above,
 				 "backing file %u (%pD) is not a regular file%s that takes kiocbs",
 				 level, file,
 				 b->format == QCOW2_FORMAT_RAW ? " or a block device" : "");
+	else if (kernel_state_fs(file_inode(file)->i_sb))
+		ret = qcow2_fail(err, EINVAL,
+				 "backing file %u (%pD) shows kernel state (%s), not stored data",
+				 level, file, file_inode(file)->i_sb->s_type->name);
 	/* Before any lock: a loop through the top would look like a writer. */
 	for (o = top; !ret && o; o = o->backing) {
-		if (file_inode(o->file) == file_inode(file))
+		if (file_identity(o->file) == file_identity(file))
 			ret = qcow2_fail(err, ELOOP,
 					 "backing chain loops: level %u is the same file as level %u",
 					 level, o->level);
@@ -968,6 +1012,13 @@ static void qcow2_autoclear_work(struct work_struct *work)
 {
 	qcow2_destroy(container_of(work, struct qcow2_dev, autoclear_work),
 		      false);
+	/*
+	 * A worker's fput() leaves the release to a later work item: run it
+	 * now, so that the locks on the image and its levels go with the
+	 * device (a qemu-img commit right after the last close must not
+	 * find them).
+	 */
+	flush_delayed_fput();
 }
 
 static int qcow2_add_disk(struct qcow2_dev *q)
@@ -1031,15 +1082,31 @@ free_tags:
 }
 
 /*
- * Whether @inode is the file of a level of @chain, from level @from on
+ * Whether @file is the file of a level of @chain, from level @from on
  * (0: the image itself).
  */
 static bool chain_has(struct qcow2_dev *chain, unsigned int from,
-		      struct inode *inode)
+		      struct file *file)
 {
+	struct inode *inode = file_identity(file);
+
 	for (; chain; chain = chain->backing)
-		if (chain->level >= from && file_inode(chain->file) == inode)
+		if (chain->level >= from && file_identity(chain->file) == inode)
 			return true;
+	return false;
+}
+
+/* Whether a level of @chain is the disk of device @q (/dev/qcow2N). */
+static bool chain_has_disk(struct qcow2_dev *chain, struct qcow2_dev *q)
+{
+	struct inode *inode;
+
+	for (chain = chain->backing; chain; chain = chain->backing) {
+		inode = file_inode(chain->file);
+		if (S_ISBLK(inode->i_mode) && q->disk &&
+		    I_BDEV(chain->file->f_mapping->host)->bd_disk == q->disk)
+			return true;
+	}
 	return false;
 }
 
@@ -1188,6 +1255,11 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a,
 		       ro ? "reading" : "reading and writing");
 		return -EBADF;
 	}
+	/* The reopen below skips may_open(): refuse what it would. */
+	if (!ro && IS_APPEND(file_inode(file))) {
+		pr_err("attach %pD: the file is append-only\n", file);
+		return -EPERM;
+	}
 
 	q = qcow2_dev_alloc(ro);
 	if (!q)
@@ -1234,12 +1306,13 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a,
 	idr_for_each_entry(&qcow2_devs, other, id) {
 		const char *why = NULL;
 
-		if (file_inode(other->file) == file_inode(q->file))
+		if (file_identity(other->file) == file_identity(q->file))
 			why = "the image is attached";
-		else if (!ro && chain_has(other, 1, file_inode(q->file)))
+		else if (!ro && chain_has(other, 1, q->file))
 			why = "the image is a backing file";
 		else if (!other->read_only &&
-			 chain_has(q, 1, file_inode(other->file)))
+			 (chain_has(q, 1, other->file) ||
+			  chain_has_disk(q, other)))
 			why = "a backing file of the image is attached read-write";
 		if (why) {
 			mutex_unlock(&qcow2_devs_lock);

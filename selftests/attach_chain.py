@@ -5,10 +5,11 @@ descriptors, bypassing qcow2ctl's resolution, so that a test can hand the
 kernel chains the tool would refuse.
 
 usage: attach_chain.py [--ro] [--snapshot=NAME] [--opath] [--count=N]
-                       IMAGE [FORMAT:PATH ...]
+                       [--append] IMAGE [FORMAT:PATH ...]
 
 FORMAT is qcow2, raw or a number (sent as is). --opath opens the backing
-files O_PATH; --count sends N as backing_count whatever the list holds.
+files O_PATH; --count sends N as backing_count whatever the list holds;
+--append opens a read-write image O_APPEND too.
 Prints /dev/qcow2N and exits 0, or prints "errno NAME" and exits 1.
 """
 import ctypes
@@ -24,7 +25,7 @@ FORMATS = {"qcow2": 1, "raw": 2}
 
 
 def main(argv):
-    ro, snap, opath, count = False, None, False, None
+    ro, snap, opath, count, append = False, None, False, None, False
     args = []
     for a in argv:
         if a == "--ro":
@@ -33,12 +34,15 @@ def main(argv):
             snap = a.split("=", 1)[1].encode()
         elif a == "--opath":
             opath = True
+        elif a == "--append":
+            append = True
         elif a.startswith("--count="):
             count = int(a.split("=", 1)[1])
         else:
             args.append(a)
     image, levels = args[0], args[1:]
-    fd = os.open(image, os.O_RDONLY if ro or snap else os.O_RDWR)
+    fd = os.open(image, os.O_RDONLY if ro or snap else
+                 os.O_RDWR | (os.O_APPEND if append else 0))
     fds = []
     for lv in levels:
         fmt, path = lv.split(":", 1)

@@ -197,7 +197,7 @@ done
 # A raw level that is a block device (a loop device), shorter than the
 # overlay: read through, and partial writes copy from it.
 blockdev_test() {
-	local d=$dir/bdev loopdev dev rc=0
+	local d=$dir/bdev loopdev dmdev dev out rc=0
 	mkdir -p "$d"
 	modprobe -q loop 2> /dev/null
 	modprobe -q dm-mod 2> /dev/null
@@ -207,7 +207,15 @@ blockdev_test() {
 	qemu-img create -q -f qcow2 -b "$loopdev" -F raw "$d/top.qcow2" 8M
 	qemu-io -c "write -P 0x44 64k 4k" "$d/top.qcow2" > /dev/null
 	qemu-img convert -O raw "$d/top.qcow2" "$d/expect.raw"
-	if dev=$(attach "$d/top.qcow2"); then
+	# An image alone cannot choose a block device (a host's disk is one
+	# name away): the user gives it.
+	if out=$("$QCOW2CTL" attach --show "$d/top.qcow2" 2>&1) ||
+	   ! grep -q "is a block device, which an image alone cannot choose" <<< "$out"; then
+		echo "bdev: named by the image alone: $out"
+		[[ $out == /dev/qcow2* ]] && "$QCOW2CTL" detach "$out"
+		rc=1
+	fi
+	if dev=$(attach --backing-chain="$loopdev" "$d/top.qcow2"); then
 		cmp "$dev" "$d/expect.raw" || { echo "bdev: device differs"; rc=1; }
 		# Copy-on-write from the block device, and past its end.
 		printf 'written over a block device' | dd of="$dev" bs=512 seek=2049 conv=notrunc,fsync status=none
@@ -230,9 +238,9 @@ blockdev_test() {
 	0 6144 linear $loopdev 0
 	6144 6144 error
 	EOF
-	qemu-img create -q -f qcow2 -u -F raw "$d/err.qcow2" 6M \
-		-b /dev/dm-$(dmsetup info -c --noheadings -o minor qcow2-test-bdev | tr -d ' ')
-	if dev=$(attach --read-only "$d/err.qcow2"); then
+	dmdev=/dev/dm-$(dmsetup info -c --noheadings -o minor qcow2-test-bdev | tr -d ' ')
+	qemu-img create -q -f qcow2 -u -F raw "$d/err.qcow2" 6M -b "$dmdev"
+	if dev=$(attach --read-only --backing-chain="$dmdev" "$d/err.qcow2"); then
 		dd if="$dev" of=/dev/null bs=64k count=1 status=none ||
 			{ echo "bdev: the good half does not read"; rc=1; }
 		for skip in 6100 7000; do
@@ -446,6 +454,63 @@ security_test() {
 security_test && info "ok: backing files opened with the caller's rights only" ||
 	{ echo "security checks failed"; failed=1; }
 
+# One file reached two ways is one file: through overlayfs and by its real
+# path, a base under a device's chain cannot also be attached read-write,
+# nor can an image be attached over a base attached read-write.
+identity_test() {
+	local d=$dir/ovl out rc=0 dev
+	mkdir -p "$d/lower" "$d/upper" "$d/work" "$d/merged"
+	qemu-img create -q -f qcow2 "$d/lower/base.qcow2" 4M
+	qemu-io -c "write -P 0x33 0 4M" "$d/lower/base.qcow2" > /dev/null
+	qemu-img create -q -f qcow2 -u -b "$d/merged/base.qcow2" -F qcow2 "$d/top.qcow2" 4M
+	qemu-img create -q -f qcow2 -u -b "$d/none.raw" -F raw "$d/rawtop.qcow2" 4M
+	modprobe -q overlay 2> /dev/null
+	if ! mount -t overlay overlay -o "lowerdir=$d/lower,upperdir=$d/upper,workdir=$d/work" \
+	     "$d/merged" 2> /dev/null; then
+		if debug_kernel; then
+			info "identity: no overlayfs in this kernel, skipped"
+			return 0
+		fi
+		echo "identity: cannot mount overlayfs"
+		return 1
+	fi
+	if dev=$(attach --read-only "$d/top.qcow2"); then
+		if out=$("$QCOW2CTL" attach --show "$d/lower/base.qcow2" 2>&1) ||
+		   ! grep -q "Device or resource busy" <<< "$out"; then
+			echo "identity: a level through overlayfs attached read-write by its real path: $out"
+			[[ $out == /dev/qcow2* ]] && "$QCOW2CTL" detach "$out"
+			rc=1
+		fi
+		"$QCOW2CTL" detach "$dev" || rc=1
+	else
+		echo "identity: attach over a base through overlayfs"
+		rc=1
+	fi
+	if dev=$(attach "$d/lower/base.qcow2"); then
+		if out=$("$QCOW2CTL" attach --show --read-only "$d/top.qcow2" 2>&1) ||
+		   ! grep -q "Device or resource busy" <<< "$out"; then
+			echo "identity: attached over a base attached read-write by its real path: $out"
+			[[ $out == /dev/qcow2* ]] && "$QCOW2CTL" detach "$out"
+			rc=1
+		fi
+		# A device attached read-write as a raw level of another.
+		out=$(python3 "$CHAIN" --ro "$d/rawtop.qcow2" raw:"$dev")
+		if [ "$out" != "errno EBUSY" ]; then
+			echo "identity: /dev/qcow2 attached read-write taken as a level: $out"
+			[[ $out == /dev/qcow2* ]] && "$QCOW2CTL" detach "$out"
+			rc=1
+		fi
+		"$QCOW2CTL" detach "$dev" || rc=1
+	else
+		echo "identity: attach of the base by its real path"
+		rc=1
+	fi
+	umount "$d/merged" || rc=1
+	return $rc
+}
+identity_test && info "ok: one file through overlayfs and by its path is one file" ||
+	{ echo "identity checks failed"; failed=1; }
+
 # Bad chains: clear errors from the tool, errnos and log lines from the
 # kernel asked directly.
 refuse() { # WHAT EXPECTED-ERRNO ARGS...
@@ -502,6 +567,21 @@ bad_chains() {
 	dmesg_since | grep -q "backing file 1 (mem) is not a regular file or a block device that takes kiocbs" ||
 		{ echo "kernel, /proc/PID/mem: refused for another reason"; return 1; }
 	refuse "/proc/PID/mem as the image" EINVAL --ro /proc/self/mem || return 1
+	# A file that shows kernel state (procfs), given directly.
+	refuse "a procfs file as a level" EINVAL --ro "$d/m.qcow2" raw:/proc/version || return 1
+	dmesg_since | grep -q "backing file 1 (version) shows kernel state (proc)" ||
+		{ echo "kernel, procfs level: refused for another reason"; return 1; }
+	# The reopen skips may_open(): an append-only image stays so.
+	qemu-img create -q -f qcow2 "$d/ap.qcow2" 1M
+	if chattr +a "$d/ap.qcow2"; then
+		out=$(python3 "$CHAIN" --append "$d/ap.qcow2")
+		chattr -a "$d/ap.qcow2"
+		[ "$out" = "errno EPERM" ] ||
+			{ echo "kernel, append-only image attached read-write: $out"; return 1; }
+	else
+		echo "chattr +a failed on the scratch file system"
+		return 1
+	fi
 	# 65 levels: the tool says the limit; 64 attach. Each level is a
 	# copy of one image, its backing name patched (qemu-img would take
 	# most of a minute under TCG to make them).

@@ -11,8 +11,10 @@
  * whatever backing file that header names.
  */
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "chain.h"
@@ -181,6 +183,45 @@ static bool right_type(const struct stat *st, unsigned int format)
 	return S_ISREG(st->st_mode);
 }
 
+/* File systems whose files show kernel state (the module refuses them). */
+static bool kernel_state_fs(long type)
+{
+	switch (type) {
+	case PROC_SUPER_MAGIC:
+	case SYSFS_MAGIC:
+	case DEBUGFS_MAGIC:
+	case TRACEFS_MAGIC:
+	case SECURITYFS_MAGIC:
+	case BPF_FS_MAGIC:
+	case CGROUP_SUPER_MAGIC:
+	case CGROUP2_SUPER_MAGIC:
+	case EFIVARFS_MAGIC:
+	case PSTOREFS_MAGIC:
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Whoever made an image chose its backing names, and the device shows the
+ * backing file's bytes to whoever may read it: an image may name a block
+ * device only if the user gives it with --backing-chain too (a host's disk
+ * is one name away), and nothing may be a file that shows kernel state.
+ */
+static int check_policy(struct chain *c, const struct chain_level *lv,
+			const struct stat *st, const char *by)
+{
+	struct statfs sfs;
+
+	if (S_ISBLK(st->st_mode) && !lv->given)
+		return fail(c, "backing file %s (%s) is a block device, which an image alone cannot choose: give it with --backing-chain if it is the one you mean",
+			    lv->path, by);
+	if (lv->fd >= 0 && !fstatfs(lv->fd, &sfs) && kernel_state_fs(sfs.f_type))
+		return fail(c, "backing file %s (%s) shows kernel state, not stored data: it cannot be a backing file",
+			    lv->path, by);
+	return 0;
+}
+
 /*
  * Open the level read-only. The type is checked before the open too: a
  * name may point at a FIFO (the open would hang) or a character device
@@ -194,8 +235,12 @@ static int open_level(struct chain *c, struct chain_level *lv,
 	int flags;
 
 	origin(lv, above, by, sizeof(by));
-	if (!stat(lv->path, &st) && !right_type(&st, lv->format))
-		goto bad_type;
+	if (!stat(lv->path, &st)) {
+		if (!right_type(&st, lv->format))
+			goto bad_type;
+		if (check_policy(c, lv, &st, by))
+			return -1;
+	}
 	lv->fd = open(lv->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (lv->fd < 0)
 		return fail(c, "cannot open backing file %s (%s): %s", lv->path,
@@ -206,6 +251,8 @@ static int open_level(struct chain *c, struct chain_level *lv,
 	st = lv->st;
 	if (!right_type(&st, lv->format))
 		goto bad_type;
+	if (check_policy(c, lv, &st, by))
+		return -1;
 	flags = fcntl(lv->fd, F_GETFL);
 	if (flags < 0 || fcntl(lv->fd, F_SETFL, flags & ~O_NONBLOCK))
 		return fail(c, "%s: fcntl: %s", lv->path, strerror(errno));

@@ -7,7 +7,8 @@
 #    base, relative names), held against qemu-img info --backing-chain,
 #    which resolves the same names; every refusal: a loop, a missing or
 #    unreadable file, a level named qcow2 that is raw, no backing format,
-#    a format mismatch, an unsupported format, a protocol name; and
+#    a format mismatch, an unsupported format, a protocol name, a level on
+#    procfs, a block device the image alone names; and
 #    --backing-chain for images that moved;
 #  - snapshot lists against qemu-img info --output=json, and damaged tables;
 #  - attach and info DEVICE with fake_control.so standing in for the control
@@ -415,6 +416,26 @@ refused_attach "attach: module without snapshots" \
 expect_attach "attach: module without backing files, image without one" \
 	"attach flags=0x0 backing_count=0 image mode=rw,cloexec path=$d/l5.qcow2" "$d/l5.qcow2"
 unset FAKE_QCOW2_FEATURES
+# What an image alone may not choose: a file showing kernel state, never;
+# a block device, only given with --backing-chain as well.
+mk "$d/kcore.qcow2" /proc/version raw
+refused_attach "attach: a level on procfs" \
+	"qcow2ctl: cannot attach $d/kcore.qcow2: backing file /proc/version (named by $d/kcore.qcow2) shows kernel state, not stored data: it cannot be a backing file" \
+	-r "$d/kcore.qcow2"
+bdev=$(find /dev -maxdepth 1 -type b -readable 2> /dev/null | sort | head -n 1)
+if [ -n "$bdev" ]; then
+	mk "$d/onbdev.qcow2" "$bdev" raw
+	refused_attach "attach: a block device named by an image alone" \
+		"qcow2ctl: cannot attach $d/onbdev.qcow2: backing file $bdev (named by $d/onbdev.qcow2) is a block device, which an image alone cannot choose: give it with --backing-chain if it is the one you mean" \
+		-r "$d/onbdev.qcow2"
+	expect_attach "attach: a block device given with --backing-chain" \
+		"attach flags=0x1 backing_count=1 image mode=ro,cloexec path=$d/onbdev.qcow2
+level 1 format=2 reserved=0 mode=ro,cloexec path=$bdev" \
+		-r --backing-chain="$bdev" "$d/onbdev.qcow2"
+else
+	echo "ok - attach: a block device named by an image alone # SKIP no readable block device"
+	echo "ok - attach: a block device given with --backing-chain # SKIP no readable block device"
+fi
 # A header the format code refuses goes to the module, whose log says why.
 cp "$d/l4.qcow2" "$d/badmagic.qcow2"
 printf 'XXXX' | dd of="$d/badmagic.qcow2" bs=1 conv=notrunc status=none

@@ -140,7 +140,11 @@ struct qcow2_create {
 /* Levels below an image, at most. */
 #define QCOW2_MAX_BACKING_DEPTH	64
 
-/* Bytes of a snapshot id or name given to %QCOW2_IOC_ATTACH, at most. */
+/*
+ * Bytes of a snapshot id or name given to %QCOW2_IOC_ATTACH, at most (the
+ * format allows 65535; a snapshot with a longer id and name cannot be
+ * shown).
+ */
 #define QCOW2_MAX_SNAPSHOT_NAME	1023
 
 /**
