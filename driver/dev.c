@@ -1055,7 +1055,7 @@ static int qcow2_add_disk(struct qcow2_dev *q)
 		ret = PTR_ERR(disk);
 		goto free_wq;
 	}
-	q->disk = disk;
+	WRITE_ONCE(q->disk, disk);	/* chain_has_disk() */
 	disk->major = qcow2_major;
 	disk->first_minor = q->index << QCOW2_PART_SHIFT;
 	disk->minors = 1 << QCOW2_PART_SHIFT;
@@ -1096,15 +1096,22 @@ static bool chain_has(struct qcow2_dev *chain, unsigned int from,
 	return false;
 }
 
-/* Whether a level of @chain is the disk of device @q (/dev/qcow2N). */
+/*
+ * Whether a level of @chain is the disk of device @q (/dev/qcow2N). Under
+ * qcow2_devs_lock; a device detaching may have put its disk already, and
+ * has no openers that could have passed it.
+ */
 static bool chain_has_disk(struct qcow2_dev *chain, struct qcow2_dev *q)
 {
+	struct gendisk *disk = READ_ONCE(q->disk);	/* set while attaching */
 	struct inode *inode;
 
+	if (q->state == QCOW2_DEV_DETACHING || !disk)
+		return false;
 	for (chain = chain->backing; chain; chain = chain->backing) {
 		inode = file_inode(chain->file);
-		if (S_ISBLK(inode->i_mode) && q->disk &&
-		    I_BDEV(chain->file->f_mapping->host)->bd_disk == q->disk)
+		if (S_ISBLK(inode->i_mode) &&
+		    I_BDEV(chain->file->f_mapping->host)->bd_disk == disk)
 			return true;
 	}
 	return false;
