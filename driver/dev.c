@@ -1562,7 +1562,8 @@ long qcow2_ctl_level(unsigned int cmd, void __user *uarg)
 	if (ret)
 		goto out;
 	ret = -EINVAL;
-	if (l->flags || memchr_inv(l->reserved, 0, sizeof(l->reserved)))
+	if (l->flags || l->state || l->reserved1 ||
+	    memchr_inv(l->reserved, 0, sizeof(l->reserved)))
 		goto out;
 
 	mutex_lock(&qcow2_devs_lock);
@@ -1582,6 +1583,8 @@ long qcow2_ctl_level(unsigned int cmd, void __user *uarg)
 		l->cluster_size = q->raw ? 0 : q->cluster_size;
 		l->size = q->size;
 		l->snapshot = q->snapshot;
+		l->state = (q->use_dio ? QCOW2_STATE_DIRECT_IO : 0) |
+			   (qcow2_is_corrupt(q) ? QCOW2_STATE_CORRUPT : 0);
 		path = image_path(q, l->path, sizeof(l->path));
 		if (path != l->path)
 			memmove(l->path, path, strlen(path) + 1);

@@ -124,6 +124,8 @@ lower_corrupt() {
 	fi
 	dmesg_since | grep -q "qcow2[0-9]*: backing file 1 (.*low.qcow2) is corrupt: .*past the end of the file" ||
 		{ echo "no log line for the corrupt level: $(dmesg_since | tail -n 3)"; failed=1; }
+	[ "$("$QCOW2CTL" info --json "$dev" | jq -c '[(.state | test("corrupt")), .backing_chain[0].corrupt]')" = "[false,true]" ] ||
+		{ echo "info does not show the level corrupt: $("$QCOW2CTL" info "$dev")"; failed=1; }
 	dd if=/dev/zero of="$dev" bs=64k count=1 seek=1 oflag=direct status=none ||
 		{ echo "the image above a corrupt level refused a write"; failed=1; }
 	dd if="$dev" of=/dev/null bs=64k skip=1 count=1 iflag=direct status=none ||

@@ -1342,11 +1342,13 @@ static void print_level_text(const struct qcow2_level *lv)
 	printf("backing file [%u]: %s (format %s", lv->level, lv->path,
 	       chain_format_name(lv->format));
 	if (lv->format == QCOW2_FORMAT_QCOW2)
-		printf(", version %u, virtual size %llu, cluster size %u)\n",
+		printf(", version %u, virtual size %llu, cluster size %u",
 		       lv->version, (unsigned long long)lv->size,
 		       lv->cluster_size);
 	else
-		printf(", size %llu)\n", (unsigned long long)lv->size);
+		printf(", size %llu", (unsigned long long)lv->size);
+	printf("%s)\n", lv->state & QCOW2_STATE_CORRUPT ?
+	       ", corrupt: its reads fail" : "");
 }
 
 static void print_levels_text(const struct device_info *d)
@@ -1381,7 +1383,9 @@ static void print_levels_json(const struct device_info *d)
 		if (lv->format == QCOW2_FORMAT_QCOW2)
 			printf(", \"version\": %u, \"cluster_size\": %u",
 			       lv->version, lv->cluster_size);
-		printf("}");
+		printf(", \"direct_io\": %s, \"corrupt\": %s}",
+		       lv->state & QCOW2_STATE_DIRECT_IO ? "true" : "false",
+		       lv->state & QCOW2_STATE_CORRUPT ? "true" : "false");
 	}
 	printf("]");
 	if (!(d->s.state & QCOW2_STATE_SNAPSHOT) || !d->nlevels)

@@ -470,11 +470,15 @@ backing file [2]: $d/base.raw (format raw, size 1048576)
 snapshot: id 2, name 'with spaces' (entry 2 of the table)"
 check "info DEVICE: levels and the snapshot shown" \
 	"$([ "$rc" = 0 ] && [ "$(grep -E '^(state|backing file|snapshot):? ' <<< "$out")" = "$want" ] || oneline "$out")"
-FAKE_QCOW2_SNAPSHOT=4 dev_info --json qcow20
+FAKE_QCOW2_CORRUPT=1 dev_info /dev/qcow20
+check "info DEVICE: a level found corrupt" \
+	"$([ "$rc" = 0 ] && grep -qxF "backing file [1]: $d/l5.qcow2 (format qcow2, version 3, virtual size 1048576, cluster size 65536, corrupt: its reads fail)" <<< "$out" || oneline "$out")"
+FAKE_QCOW2_CORRUPT=2 FAKE_QCOW2_SNAPSHOT=4 dev_info --json qcow20
 check "info DEVICE --json: levels and the snapshot shown" \
 	"$([ "$rc" = 0 ] && jq -e --arg d "$d" '.backing_chain == [
-		{"filename": "\($d)/l5.qcow2", "format": "qcow2", "size": 1048576, "version": 3, "cluster_size": 65536},
-		{"filename": "\($d)/base.raw", "format": "raw", "size": 1048576}] and
+		{"filename": "\($d)/l5.qcow2", "format": "qcow2", "size": 1048576, "version": 3, "cluster_size": 65536,
+		 "direct_io": false, "corrupt": false},
+		{"filename": "\($d)/base.raw", "format": "raw", "size": 1048576, "direct_io": false, "corrupt": true}] and
 		.snapshot == {"entry": 4, "id": "5", "name": "Ünïcødé"}' <<< "$out" > /dev/null || echo "$out")"
 FAKE_QCOW2_SNAPSHOT=9 dev_info --json qcow20
 check "info DEVICE --json: a snapshot the table no longer has" \

@@ -16,6 +16,7 @@
  *   FAKE_QCOW2_LEVELS    the levels of /dev/qcow20 for QCOW2_IOC_STATUS and
  *                        QCOW2_IOC_LEVEL: "FORMAT:PATH,...", the image first
  *   FAKE_QCOW2_SNAPSHOT  level 0's @snapshot (with QCOW2_STATE_SNAPSHOT)
+ *   FAKE_QCOW2_CORRUPT   the level QCOW2_IOC_LEVEL reports with QCOW2_STATE_CORRUPT
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -195,6 +196,9 @@ static int fake_get_level(struct qcow2_level *l)
 	}
 	if (!l->level && snap)
 		l->snapshot = atoi(snap);
+	if (getenv("FAKE_QCOW2_CORRUPT") &&
+	    l->level == (unsigned int)atoi(getenv("FAKE_QCOW2_CORRUPT")))
+		l->state = QCOW2_STATE_CORRUPT;
 	return 0;
 }
 

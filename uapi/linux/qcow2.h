@@ -355,6 +355,10 @@ struct qcow2_list {
  * @snapshot: out: for level 0 of a device attached with
  *	%QCOW2_ATTACH_SNAPSHOT, 1 + the position of the snapshot shown in the
  *	image's snapshot table; else 0.
+ * @state: in: must be zero; out: %QCOW2_STATE_DIRECT_IO and
+ *	%QCOW2_STATE_CORRUPT (a level found corrupt fails the reads that
+ *	reach it), as in struct qcow2_status, for this level.
+ * @reserved1: in: must be zero; out: zero.
  * @reserved: in: must be zero; out: zero.
  * @path: out: path of the level's file, as in struct qcow2_status.
  *
@@ -370,7 +374,9 @@ struct qcow2_level {
 	__u64 size;
 	__u32 cluster_size;
 	__u32 snapshot;
-	__u64 reserved[4];
+	__u32 state;
+	__u32 reserved1;
+	__u64 reserved[3];
 	char path[QCOW2_PATH_MAX];
 };
 
