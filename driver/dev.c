@@ -1562,7 +1562,7 @@ long qcow2_ctl_level(unsigned int cmd, void __user *uarg)
 	if (ret)
 		goto out;
 	ret = -EINVAL;
-	if (l->flags || l->state || l->reserved1 ||
+	if (l->flags || l->reserved1 ||
 	    memchr_inv(l->reserved, 0, sizeof(l->reserved)))
 		goto out;
 

@@ -456,11 +456,13 @@ static int cmd_version(int argc, char **argv)
 	close(fd);
 	printf("module ABI version: %u\n", v.abi_version);
 	printf("qcow2ctl ABI version: %u\n", QCOW2_ABI_VERSION);
-	printf("module features: 0x%llx%s%s%s%s\n", (unsigned long long)v.features,
+	printf("module features: 0x%llx%s%s%s%s%s\n",
+	       (unsigned long long)v.features,
 	       v.features & QCOW2_FEATURE_CREATE ? " create" : "",
 	       v.features & QCOW2_FEATURE_ATTACH ? " attach" : "",
 	       v.features & QCOW2_FEATURE_COMPRESSED ? " compressed" : "",
-	       v.features & QCOW2_FEATURE_BACKING ? " backing" : "");
+	       v.features & QCOW2_FEATURE_BACKING ? " backing" : "",
+	       v.features & QCOW2_FEATURE_LEVEL_STATE ? " level-state" : "");
 	if (v.abi_version != QCOW2_ABI_VERSION) {
 		fprintf(stderr, "%s: module and qcow2ctl ABI versions differ; rebuild both from one tree\n",
 			progname);
@@ -1253,6 +1255,8 @@ out:
  * @s: the device's status
  * @compressed: the module reports the compression fields
  * @levels: the module reports the levels (QCOW2_FEATURE_BACKING)
+ * @level_state: the module fills in struct qcow2_level @state
+ *	(QCOW2_FEATURE_LEVEL_STATE)
  * @level: @nlevels levels, [0] the image, if @levels
  * @nlevels: entries in @level
  * @snap: the snapshot shown, when the device shows one and its entry
@@ -1263,6 +1267,7 @@ struct device_info {
 	struct qcow2_status s;
 	bool compressed;
 	bool levels;
+	bool level_state;
 	struct qcow2_level *level;
 	unsigned int nlevels;
 	struct image_snapshot *snap;
@@ -1383,9 +1388,13 @@ static void print_levels_json(const struct device_info *d)
 		if (lv->format == QCOW2_FORMAT_QCOW2)
 			printf(", \"version\": %u, \"cluster_size\": %u",
 			       lv->version, lv->cluster_size);
-		printf(", \"direct_io\": %s, \"corrupt\": %s}",
-		       lv->state & QCOW2_STATE_DIRECT_IO ? "true" : "false",
-		       lv->state & QCOW2_STATE_CORRUPT ? "true" : "false");
+		if (d->level_state)
+			printf(", \"direct_io\": %s, \"corrupt\": %s",
+			       lv->state & QCOW2_STATE_DIRECT_IO ?
+			       "true" : "false",
+			       lv->state & QCOW2_STATE_CORRUPT ?
+			       "true" : "false");
+		printf("}");
 	}
 	printf("]");
 	if (!(d->s.state & QCOW2_STATE_SNAPSHOT) || !d->nlevels)
@@ -1483,6 +1492,7 @@ static int info_device(uint32_t index, bool json)
 	}
 	d->compressed = v.features & QCOW2_FEATURE_COMPRESSED;
 	d->levels = v.features & QCOW2_FEATURE_BACKING;
+	d->level_state = v.features & QCOW2_FEATURE_LEVEL_STATE;
 	if (d->levels)
 		get_levels(ctl, d);
 	if (d->nlevels && d->level[0].snapshot)

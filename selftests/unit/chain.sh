@@ -483,6 +483,10 @@ check "info DEVICE --json: levels and the snapshot shown" \
 FAKE_QCOW2_SNAPSHOT=9 dev_info --json qcow20
 check "info DEVICE --json: a snapshot the table no longer has" \
 	"$([ "$rc" = 0 ] && jq -e '.snapshot == {"entry": 9, "error": "the image has 5 snapshots now"}' <<< "$out" > /dev/null || echo "$out")"
+FAKE_QCOW2_FEATURES=15 FAKE_QCOW2_CORRUPT=2 dev_info --json qcow20
+check "info DEVICE --json: no level state from a module without it" \
+	"$([ "$rc" = 0 ] && jq -e '(.backing_chain | length) == 2 and
+		all(.backing_chain[]; has("direct_io") or has("corrupt") | not)' <<< "$out" > /dev/null || echo "$out")"
 FAKE_QCOW2_FEATURES=7 dev_info --json qcow20
 check "info DEVICE --json: no levels from a module without them" \
 	"$([ "$rc" = 0 ] && jq -e 'has("backing_chain") or has("snapshot") | not' <<< "$out" > /dev/null || echo "$out")"

@@ -51,9 +51,15 @@
  * snapshot (%QCOW2_ATTACH_SNAPSHOT) and %QCOW2_IOC_LEVEL.
  */
 #define QCOW2_FEATURE_BACKING	(1ULL << 3)
+/*
+ * struct qcow2_level @state is filled in (older modules leave it zero, so
+ * a zero there means "not reported" without this bit).
+ */
+#define QCOW2_FEATURE_LEVEL_STATE	(1ULL << 4)
 #define QCOW2_FEATURES_ALL	(QCOW2_FEATURE_CREATE | QCOW2_FEATURE_ATTACH | \
 				 QCOW2_FEATURE_COMPRESSED | \
-				 QCOW2_FEATURE_BACKING)
+				 QCOW2_FEATURE_BACKING | \
+				 QCOW2_FEATURE_LEVEL_STATE)
 
 /**
  * struct qcow2_version - argument of %QCOW2_IOC_VERSION
@@ -355,9 +361,11 @@ struct qcow2_list {
  * @snapshot: out: for level 0 of a device attached with
  *	%QCOW2_ATTACH_SNAPSHOT, 1 + the position of the snapshot shown in the
  *	image's snapshot table; else 0.
- * @state: in: must be zero; out: %QCOW2_STATE_DIRECT_IO and
+ * @state: in: ignored; out: %QCOW2_STATE_DIRECT_IO and
  *	%QCOW2_STATE_CORRUPT (a level found corrupt fails the reads that
- *	reach it), as in struct qcow2_status, for this level.
+ *	reach it), as in struct qcow2_status, for this level, from modules
+ *	with %QCOW2_FEATURE_LEVEL_STATE. Output only, so that a caller that
+ *	reuses the struct for the next level need not clear it.
  * @reserved1: in: must be zero; out: zero.
  * @reserved: in: must be zero; out: zero.
  * @path: out: path of the level's file, as in struct qcow2_status.
