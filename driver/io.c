@@ -385,7 +385,9 @@ static int free_compressed(struct qcow2_dev *q, u64 l2e,
  * buffer, writes it (synchronously: in an image without a backing file
  * these are rare) and then the L2 entry; the data must reach the disk
  * before the entry does (meta.c's barrier). If anything fails before the
- * entry changes, the cluster reads as it did.
+ * entry changes, the cluster reads as it did, except that in a cluster
+ * written in place the request's own bytes in units that were data already
+ * may hold part of the new data, as after any failed write.
  */
 static int rmw(struct qcow2_dev *q, struct qcow2_cache_entry *t, u64 pos,
 	       u64 len, struct iov_iter *iter, struct qcow2_ext *ext)

@@ -92,15 +92,20 @@ dev_fsync "$dev" || fail "flush of the overlay"
 avail=$(df -B1 --output=avail "$SMALL_MNT" | tail -n 1)
 fallocate -l $((avail - (1 << 20))) "$SMALL_MNT/filler" || fail "fallocate filler"
 dd if=/dev/zero of="$SMALL_MNT/filler2" bs=4k oflag=direct status=none 2>/dev/null
-if dd if=/dev/urandom of="$dev" bs=1M seek=1 count=2 oflag=direct status=none 2>/dev/null; then
+if out=$(dd if=/dev/urandom of="$dev" bs=1M seek=1 count=2 oflag=direct 2>&1); then
 	bad "whole-cluster writes over the base went on past a full file system"
+else
+	grep -q "No space left on device" <<< "$out" ||
+		bad "the full disk under the overlay gave '$out', not ENOSPC"
 fi
-cmp -n 8M "$dev" "$SCRATCH/base.raw" ||
-	bad "failed first writes over the base changed what the device shows"
+# Direct reads: the device's page cache must not answer for it.
+dev_cmp_base() {
+	dd if="$dev" bs=1M count=8 iflag=direct status=none | cmp - "$SCRATCH/base.raw"
+}
+dev_cmp_base || bad "failed first writes over the base changed what the device shows"
 rm -f "$SMALL_MNT/filler" "$SMALL_MNT/filler2"
 dev_fsync "$dev" || bad "flush of the overlay after space was freed"
-cmp -n 8M "$dev" "$SCRATCH/base.raw" ||
-	bad "after space came back the overlay does not show the base"
+dev_cmp_base || bad "after space came back the overlay does not show the base"
 "$QCOW2CTL" detach "$dev" || bad "detach of the overlay"
 check_image "$img" || bad "qemu-img check of the overlay after failed first writes"
 qemu-img compare -q "$img" "$SCRATCH/base.raw" ||
