@@ -793,6 +793,51 @@ int qcow2_l2e_check(u64 l2e, u64 bitmap, bool extl2, u32 version,
 	return 0;
 }
 
+int qcow2_l2e_unmap(u64 l2e, u64 bitmap, bool extl2, u32 version,
+		    bool backing, u32 first, u32 count, enum qcow2_unmap_op op,
+		    struct qcow2_unmap *out)
+{
+	u32 units = extl2 ? QCOW2_SUBCLUSTERS : 1;
+	bool compressed = l2e & QCOW2_OFLAG_COMPRESSED;
+	bool host = compressed || (l2e & QCOW2_L2E_OFFSET_MASK);
+	bool keep = op == QCOW2_UNMAP_ZERO_KEEP && host && !compressed;
+	u64 zeros = QCOW2_L2B_ALLOC_ALL << 32, mask;
+
+	out->entry = l2e;
+	out->bitmap = bitmap;
+	out->drop = false;
+	if (!count || first >= units || count > units - first)
+		return -EINVAL;
+	if (first || count < units) {
+		/* Part of a cluster: only subclusters can say it. */
+		if (op == QCOW2_UNMAP_DISCARD)
+			return 0;
+		if (!extl2 || compressed)
+			return -EOPNOTSUPP;
+		mask = (((1ULL << count) - 1) << first) & QCOW2_L2B_ALLOC_ALL;
+		out->bitmap = (bitmap & ~mask) | (mask << 32);
+		return 0;
+	}
+	if (version < 3) {
+		/* Unallocated is the only other state: zeros only alone. */
+		if (op != QCOW2_UNMAP_DISCARD && (backing || keep))
+			return -EOPNOTSUPP;
+		out->entry = 0;
+		out->drop = host;
+		return 0;
+	}
+	if (op == QCOW2_UNMAP_DISCARD && !host && !backing)
+		return 0;	/* reads zeros and stays so */
+	out->drop = host && !keep;
+	if (extl2) {
+		out->entry = keep ? l2e : 0;
+		out->bitmap = zeros;
+		return 0;
+	}
+	out->entry = keep ? l2e | QCOW2_OFLAG_ZERO : QCOW2_OFLAG_ZERO;
+	return 0;
+}
+
 int qcow2_l2e_compressed(u64 l2e, u32 cluster_bits, u64 file_end,
 			 struct qcow2_compressed *c, struct qcow2_err *err)
 {

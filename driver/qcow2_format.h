@@ -370,6 +370,51 @@ struct qcow2_compressed {
 int qcow2_l2e_compressed(u64 l2e, u32 cluster_bits, u64 file_end,
 			 struct qcow2_compressed *c, struct qcow2_err *err);
 
+/* What is asked of the guest range an L2 entry maps (qcow2_l2e_unmap()). */
+enum qcow2_unmap_op {
+	QCOW2_UNMAP_DISCARD,	/* REQ_OP_DISCARD: contents undefined after */
+	QCOW2_UNMAP_ZERO,	/* REQ_OP_WRITE_ZEROES: zeros, space may go */
+	QCOW2_UNMAP_ZERO_KEEP,	/* ... with REQ_NOUNMAP: zeros, space stays */
+};
+
+/**
+ * struct qcow2_unmap - the new L2 entry of one cluster
+ * @entry: the new entry
+ * @bitmap: the new subcluster bitmap (0 without extended L2)
+ * @drop: the reference the old entry held on its host cluster (or, for a
+ *	compressed entry, on the clusters its data touches) goes
+ */
+struct qcow2_unmap {
+	u64 entry;
+	u64 bitmap;
+	bool drop;
+};
+
+/*
+ * The L2 entry after a discard or a write of zeros to units @first to
+ * @first + @count - 1 of one cluster (units: the QCOW2_SUBCLUSTERS
+ * subclusters with extended L2, else the one cluster), following QEMU's
+ * qcow2 driver:
+ *  - a discard of a whole cluster makes it read zeros (version 3) or be
+ *    unallocated (version 2, where it then shows the backing file again),
+ *    and drops its host cluster; one that reads zeros already without a
+ *    host cluster, or is unallocated with nothing below, stays as it is;
+ *    a discard of part of a cluster changes nothing;
+ *  - a write of zeros makes the units read zeros; a whole cluster gives up
+ *    its host cluster unless @op is QCOW2_UNMAP_ZERO_KEEP (a compressed
+ *    cluster always does), units of a cluster keep it.
+ * Bytes that do not fill a unit are the caller's (a discard leaves them, a
+ * write of zeros writes them). The entry must have passed qcow2_l2e_check().
+ * Returns 0 with *@out filled in (equal to the old entry when nothing
+ * changes), -EINVAL for a range outside the units, or -EOPNOTSUPP when an
+ * L2 entry cannot say it and the caller must write zeros instead: zeros
+ * over subclusters of a compressed cluster; zeros in version 2 where a
+ * backing file would show through, or where the host cluster must stay.
+ */
+int qcow2_l2e_unmap(u64 l2e, u64 bitmap, bool extl2, u32 version,
+		    bool backing, u32 first, u32 count, enum qcow2_unmap_op op,
+		    struct qcow2_unmap *out);
+
 /**
  * struct qcow2_reftable_grow - where a grown refcount table goes
  * @table_clusters: size of the new table, which starts at cluster @at

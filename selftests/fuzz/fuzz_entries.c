@@ -19,6 +19,12 @@
  * allocated without a host cluster, nor set at all for a compressed
  * cluster, whose bitmap the spec reserves. Every subcluster of an accepted
  * entry maps to exactly what the spec says it reads as.
+ *
+ * Each accepted L2 entry is also discarded and zeroed (qcow2_l2e_unmap(),
+ * range, operation and backing file taken from the file size's low bits):
+ * the new entry passes the checks, keeps or drops the host cluster as it
+ * says, reads zeros where zeros were written, and is unchanged outside the
+ * range.
  */
 #include "fuzz.h"
 
@@ -54,6 +60,44 @@ static void check_reft(u64 e, u32 cluster_bits, u64 file_size)
 				  file_size);
 }
 
+static void check_unmap(u64 e, u64 bitmap, bool extl2, u32 version,
+			u32 cluster_bits, u64 file_end)
+{
+	const u64 host = QCOW2_L2E_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED;
+	u32 units = extl2 ? QCOW2_SUBCLUSTERS : 1, sc, first, count;
+	enum qcow2_unmap_op op = (file_end >> 1) % 3;
+	struct qcow2_err err = { { 0 } };
+	bool backing = file_end & 1;
+	struct qcow2_unmap u;
+	enum qcow2_map now;
+	int ret;
+
+	first = (file_end >> 3) % units;
+	count = 1 + (file_end >> 8) % (units - first);
+	ret = qcow2_l2e_unmap(e, bitmap, extl2, version, backing, first,
+			      count, op, &u);
+	if (ret) {
+		/* Only zeros an entry cannot say. */
+		FUZZ_ASSERT(ret == -EOPNOTSUPP && op != QCOW2_UNMAP_DISCARD);
+		return;
+	}
+	FUZZ_ASSERT(!qcow2_l2e_check(u.entry, u.bitmap, extl2, version,
+				     cluster_bits, file_end, &err));
+	FUZZ_ASSERT((u.entry & host) == (u.drop ? 0 : e & host));
+	for (sc = 0; sc < units; sc++) {
+		now = qcow2_l2e_map(u.entry, u.bitmap, extl2, sc);
+		if (sc < first || sc >= first + count ||
+		    (op == QCOW2_UNMAP_DISCARD && count < units))
+			FUZZ_ASSERT(now == qcow2_l2e_map(e, bitmap, extl2, sc));
+		else if (op != QCOW2_UNMAP_DISCARD)
+			FUZZ_ASSERT(now == QCOW2_MAP_ZERO ||
+				    (now == QCOW2_MAP_UNALLOCATED && !backing));
+		else
+			FUZZ_ASSERT(now == QCOW2_MAP_ZERO ||
+				    now == QCOW2_MAP_UNALLOCATED);
+	}
+}
+
 static void check_l2e(u64 e, u64 bitmap, bool extl2, u32 version,
 		      u32 cluster_bits, u64 file_end)
 {
@@ -68,6 +112,7 @@ static void check_l2e(u64 e, u64 bitmap, bool extl2, u32 version,
 		fuzz_refused(ret, &err);
 		return;
 	}
+	check_unmap(e, bitmap, extl2, version, cluster_bits, file_end);
 	if (e & QCOW2_OFLAG_COMPRESSED) {
 		/* Compressed clusters have no subclusters: the bitmap is reserved. */
 		FUZZ_ASSERT(!extl2 || !bitmap);

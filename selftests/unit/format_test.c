@@ -592,6 +592,185 @@ TEST(l2_entries)
 					   3, 16, end, &err));
 }
 
+/* Discards and writes of zeros, case by case as QEMU makes them. */
+TEST(l2_unmap)
+{
+	const u64 data = QCOW2_OFLAG_COPIED | 0x50000, zeros = 0xffffffffULL << 32;
+	const u64 comp = QCOW2_OFLAG_COMPRESSED | 0x1234;
+	struct qcow2_unmap u;
+
+	/* Version 3: a discarded cluster reads zeros, its space goes. */
+	ASSERT_EQ(0, qcow2_l2e_unmap(data, 0, false, 3, false, 0, 1,
+				     QCOW2_UNMAP_DISCARD, &u));
+	EXPECT_EQ(QCOW2_OFLAG_ZERO, u.entry);
+	EXPECT_TRUE(u.drop);
+	/* Unallocated over nothing stays so; over a backing file, zeros. */
+	ASSERT_EQ(0, qcow2_l2e_unmap(0, 0, false, 3, false, 0, 1,
+				     QCOW2_UNMAP_DISCARD, &u));
+	EXPECT_EQ(0, u.entry);
+	EXPECT_FALSE(u.drop);
+	ASSERT_EQ(0, qcow2_l2e_unmap(0, 0, false, 3, true, 0, 1,
+				     QCOW2_UNMAP_DISCARD, &u));
+	EXPECT_EQ(QCOW2_OFLAG_ZERO, u.entry);
+	EXPECT_FALSE(u.drop);
+	/* A preallocated zero cluster loses its host cluster. */
+	ASSERT_EQ(0, qcow2_l2e_unmap(data | QCOW2_OFLAG_ZERO, 0, false, 3,
+				     false, 0, 1, QCOW2_UNMAP_DISCARD, &u));
+	EXPECT_EQ(QCOW2_OFLAG_ZERO, u.entry);
+	EXPECT_TRUE(u.drop);
+	/* Compressed: the references go. */
+	ASSERT_EQ(0, qcow2_l2e_unmap(comp, 0, false, 3, false, 0, 1,
+				     QCOW2_UNMAP_DISCARD, &u));
+	EXPECT_EQ(QCOW2_OFLAG_ZERO, u.entry);
+	EXPECT_TRUE(u.drop);
+	/* Version 2: unallocated, and the backing file shows again. */
+	ASSERT_EQ(0, qcow2_l2e_unmap(data, 0, false, 2, true, 0, 1,
+				     QCOW2_UNMAP_DISCARD, &u));
+	EXPECT_EQ(0, u.entry);
+	EXPECT_TRUE(u.drop);
+
+	/* Zeros with REQ_NOUNMAP keep the host cluster (and COPIED). */
+	ASSERT_EQ(0, qcow2_l2e_unmap(data, 0, false, 3, true, 0, 1,
+				     QCOW2_UNMAP_ZERO_KEEP, &u));
+	EXPECT_EQ(data | QCOW2_OFLAG_ZERO, u.entry);
+	EXPECT_FALSE(u.drop);
+	ASSERT_EQ(0, qcow2_l2e_unmap(data, 0, false, 3, true, 0, 1,
+				     QCOW2_UNMAP_ZERO, &u));
+	EXPECT_EQ(QCOW2_OFLAG_ZERO, u.entry);
+	EXPECT_TRUE(u.drop);
+	/* but never of compressed data, which cannot be written in place. */
+	ASSERT_EQ(0, qcow2_l2e_unmap(comp, 0, false, 3, false, 0, 1,
+				     QCOW2_UNMAP_ZERO_KEEP, &u));
+	EXPECT_EQ(QCOW2_OFLAG_ZERO, u.entry);
+	EXPECT_TRUE(u.drop);
+	/* Version 2 has no zero flag. */
+	EXPECT_EQ(-EOPNOTSUPP, qcow2_l2e_unmap(data, 0, false, 2, true, 0, 1,
+					       QCOW2_UNMAP_ZERO, &u));
+	EXPECT_EQ(-EOPNOTSUPP, qcow2_l2e_unmap(data, 0, false, 2, false, 0, 1,
+					       QCOW2_UNMAP_ZERO_KEEP, &u));
+	ASSERT_EQ(0, qcow2_l2e_unmap(data, 0, false, 2, false, 0, 1,
+				     QCOW2_UNMAP_ZERO, &u));
+	EXPECT_EQ(0, u.entry);
+	EXPECT_TRUE(u.drop);
+
+	/* Extended L2: whole clusters as zero bitmaps, parts as bits. */
+	ASSERT_EQ(0, qcow2_l2e_unmap(data, 0xffULL, true, 3, false, 0, 32,
+				     QCOW2_UNMAP_DISCARD, &u));
+	EXPECT_EQ(0, u.entry);
+	EXPECT_EQ(zeros, u.bitmap);
+	EXPECT_TRUE(u.drop);
+	ASSERT_EQ(0, qcow2_l2e_unmap(data, 0xffULL, true, 3, false, 2, 4,
+				     QCOW2_UNMAP_ZERO, &u));
+	EXPECT_EQ(data, u.entry);
+	EXPECT_EQ(0xc3ULL | (0x3cULL << 32), u.bitmap);
+	EXPECT_FALSE(u.drop);
+	ASSERT_EQ(0, qcow2_l2e_unmap(data, 0xffULL, true, 3, false, 2, 4,
+				     QCOW2_UNMAP_DISCARD, &u));
+	EXPECT_EQ(data, u.entry);
+	EXPECT_EQ(0xffULL, u.bitmap);
+	EXPECT_FALSE(u.drop);
+	ASSERT_EQ(0, qcow2_l2e_unmap(data, 0xffULL, true, 3, false, 0, 32,
+				     QCOW2_UNMAP_ZERO_KEEP, &u));
+	EXPECT_EQ(data, u.entry);
+	EXPECT_EQ(zeros, u.bitmap);
+	EXPECT_FALSE(u.drop);
+	EXPECT_EQ(-EOPNOTSUPP, qcow2_l2e_unmap(comp, 0, true, 3, false, 0, 4,
+					       QCOW2_UNMAP_ZERO, &u));
+
+	/* Ranges outside the cluster's units. */
+	EXPECT_EQ(-EINVAL, qcow2_l2e_unmap(data, 0, false, 3, false, 0, 0,
+					   QCOW2_UNMAP_ZERO, &u));
+	EXPECT_EQ(-EINVAL, qcow2_l2e_unmap(data, 0, false, 3, false, 0, 2,
+					   QCOW2_UNMAP_ZERO, &u));
+	EXPECT_EQ(-EINVAL, qcow2_l2e_unmap(data, 0, true, 3, false, 31, 2,
+					   QCOW2_UNMAP_ZERO, &u));
+}
+
+/*
+ * Every combination: what comes out is a valid entry, reads what was
+ * asked, keeps or drops the host cluster as it says, and leaves the units
+ * outside the range as they were.
+ */
+TEST(l2_unmap_all)
+{
+	static const u64 entries[] = {
+		0, QCOW2_OFLAG_ZERO, 0x50000, QCOW2_OFLAG_COPIED | 0x50000,
+		QCOW2_OFLAG_COPIED | 0x50000 | QCOW2_OFLAG_ZERO,
+		QCOW2_OFLAG_COMPRESSED | 0x1234,
+	};
+	static const u64 bitmaps[] = {
+		0, 0xffffffffULL, 0xffffffffULL << 32, 0x0f0fULL | (0xf000ULL << 32),
+	};
+	static const u32 ranges[][2] = {
+		{ 0, 32 }, { 0, 1 }, { 31, 1 }, { 3, 17 }, { 0, 31 }, { 1, 31 },
+	};
+	const u64 end = 1ULL << 30;
+	struct qcow2_err err;
+	struct qcow2_unmap u;
+	unsigned int e, b, r, v, ext, back, op, sc, units, first, count;
+	enum qcow2_map was, now;
+	unsigned long long l2e, bm, ne, nb, host;
+	int ret;
+
+	for (ext = 0; ext < 2; ext++)
+	for (v = 2; v <= 3; v++)
+	for (e = 0; e < ARRAY_SIZE(entries); e++)
+	for (b = 0; b < (ext ? ARRAY_SIZE(bitmaps) : 1); b++)
+	for (r = 0; r < (ext ? ARRAY_SIZE(ranges) : 1); r++)
+	for (back = 0; back < 2; back++)
+	for (op = QCOW2_UNMAP_DISCARD; op <= QCOW2_UNMAP_ZERO_KEEP; op++) {
+		if (ext && v < 3)
+			continue;
+		l2e = entries[e];
+		bm = ext ? bitmaps[b] : 0;
+		if (qcow2_l2e_check(l2e, bm, ext, v, 16, end, &err))
+			continue;
+		units = ext ? QCOW2_SUBCLUSTERS : 1;
+		first = ext ? ranges[r][0] : 0;
+		count = ext ? ranges[r][1] : 1;
+		ret = qcow2_l2e_unmap(l2e, bm, ext, v, back, first, count, op,
+				      &u);
+		if (ret == -EOPNOTSUPP) {
+			/* Only zeros the entry cannot say. */
+			EXPECT_NE(QCOW2_UNMAP_DISCARD, op);
+			continue;
+		}
+		ASSERT_EQ(0, ret) TH_LOG("entry %llx bitmap %llx", l2e, bm);
+		ne = u.entry;
+		nb = u.bitmap;
+		EXPECT_EQ(0, qcow2_l2e_check(u.entry, u.bitmap, ext, v, 16, end,
+					     &err))
+			TH_LOG("%llx/%llx -> %llx/%llx: %s", l2e, bm, ne, nb,
+			       err.msg);
+		/* The host cluster is kept or dropped, never moved. */
+		host = QCOW2_L2E_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED;
+		EXPECT_EQ(u.drop ? 0 : l2e & host, ne & host)
+			TH_LOG("%llx/%llx -> %llx/%llx, drop %d", l2e, bm, ne,
+			       nb, u.drop);
+		for (sc = 0; sc < units; sc++) {
+			was = qcow2_l2e_map(l2e, bm, ext, sc);
+			now = qcow2_l2e_map(u.entry, u.bitmap, ext, sc);
+			if (sc < first || sc >= first + count) {
+				EXPECT_EQ(was, now);
+				continue;
+			}
+			if (op != QCOW2_UNMAP_DISCARD) {
+				EXPECT_TRUE(now == QCOW2_MAP_ZERO ||
+					    (now == QCOW2_MAP_UNALLOCATED &&
+					     !back))
+					TH_LOG("%llx/%llx v%u op %u: unit %u reads %d",
+					       l2e, bm, v, op, sc, now);
+			} else if (count == units) {
+				/* Nothing of the old data shows. */
+				EXPECT_TRUE(now == QCOW2_MAP_ZERO ||
+					    now == QCOW2_MAP_UNALLOCATED);
+			} else {
+				EXPECT_EQ(was, now);
+			}
+		}
+	}
+}
+
 /* Compressed cluster descriptors, laid out by hand. */
 TEST(compressed_descriptor)
 {
