@@ -508,7 +508,16 @@ static void qcow2_free_one(struct qcow2_dev *q)
 	bitmap_free(q->reft_unsynced);
 	kvfree(q->bounce);
 	kfree(q->snapshot_id);
-	if (q->file)
+	/*
+	 * A kernel thread's fput() (the autoclear worker's) leaves the
+	 * release to a later work item, with the file's locks: release our
+	 * own file now, so that they go with the device (a qemu-img commit
+	 * right after the last close must not find them). A task's fput()
+	 * runs before it returns to user space.
+	 */
+	if (q->file && (current->flags & PF_KTHREAD))
+		__fput_sync(q->file);
+	else if (q->file)
 		fput(q->file);
 	kfree(q);
 }
@@ -571,14 +580,21 @@ static struct inode *file_identity(struct file *file)
 	return d_real_inode(file->f_path.dentry);
 }
 
+/* Not in uapi/linux/magic.h; stable since the file systems came. */
+#define QCOW2_CONFIGFS_MAGIC	0x62656570
+#define QCOW2_FUSECTL_MAGIC	0x65735543
+
 /*
- * File systems whose files show kernel state, not stored data: never a
- * backing file. A raw level shows its bytes to whoever may read the
- * device, and some of these files (/proc/kcore) open only for their
- * opener's capabilities, which an attach has.
+ * File systems whose files show kernel state, not stored data: never an
+ * image or a backing file. A raw level shows its bytes to whoever may read
+ * the device, some of these files (/proc/kcore) open only for their
+ * opener's capabilities, which an attach has, and writes to them change
+ * the kernel. @file's real inode decides, not an overlay's.
  */
-static bool kernel_state_fs(const struct super_block *sb)
+static const char *kernel_state_fs(struct file *file)
 {
+	const struct super_block *sb = file_identity(file)->i_sb;
+
 	switch (sb->s_magic) {
 	case PROC_SUPER_MAGIC:
 	case SYSFS_MAGIC:
@@ -590,9 +606,16 @@ static bool kernel_state_fs(const struct super_block *sb)
 	case CGROUP2_SUPER_MAGIC:
 	case EFIVARFS_MAGIC:
 	case PSTOREFS_MAGIC:
-		return true;
+	case SELINUX_MAGIC:
+	case SMACK_MAGIC:
+	case BINFMTFS_MAGIC:
+	case RDTGROUP_SUPER_MAGIC:
+	case NSFS_MAGIC:
+	case QCOW2_CONFIGFS_MAGIC:
+	case QCOW2_FUSECTL_MAGIC:
+		return sb->s_type->name;
 	}
-	return false;
+	return NULL;
 }
 
 /*
@@ -633,10 +656,10 @@ static int open_level(struct qcow2_dev *top, struct qcow2_dev *above,
 				 "backing file %u (%pD) is not a regular file%s that takes kiocbs",
 				 level, file,
 				 b->format == QCOW2_FORMAT_RAW ? " or a block device" : "");
-	else if (kernel_state_fs(file_inode(file)->i_sb))
+	else if (kernel_state_fs(file))
 		ret = qcow2_fail(err, EINVAL,
 				 "backing file %u (%pD) shows kernel state (%s), not stored data",
-				 level, file, file_inode(file)->i_sb->s_type->name);
+				 level, file, kernel_state_fs(file));
 	/* Before any lock: a loop through the top would look like a writer. */
 	for (o = top; !ret && o; o = o->backing) {
 		if (file_identity(o->file) == file_identity(file))
@@ -1012,13 +1035,6 @@ static void qcow2_autoclear_work(struct work_struct *work)
 {
 	qcow2_destroy(container_of(work, struct qcow2_dev, autoclear_work),
 		      false);
-	/*
-	 * A worker's fput() leaves the release to a later work item: run it
-	 * now, so that the locks on the image and its levels go with the
-	 * device (a qemu-img commit right after the last close must not
-	 * find them).
-	 */
-	flush_delayed_fput();
 }
 
 static int qcow2_add_disk(struct qcow2_dev *q)
@@ -1073,6 +1089,7 @@ static int qcow2_add_disk(struct qcow2_dev *q)
 	return 0;
 
 put_disk:
+	WRITE_ONCE(q->disk, NULL);
 	put_disk(disk);
 free_wq:
 	destroy_workqueue(q->wq);
@@ -1261,6 +1278,11 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a,
 		pr_err("attach %pD: file not open for %s\n", file,
 		       ro ? "reading" : "reading and writing");
 		return -EBADF;
+	}
+	if (kernel_state_fs(file)) {
+		pr_err("attach %pD: the file shows kernel state (%s), not stored data\n",
+		       file, kernel_state_fs(file));
+		return -EINVAL;
 	}
 	/* The reopen below skips may_open(): refuse what it would. */
 	if (!ro && IS_APPEND(file_inode(file))) {
@@ -1561,6 +1583,7 @@ long qcow2_ctl_level(unsigned int cmd, void __user *uarg)
 	ret = qcow2_ctl_copy_in(l, sizeof(*l), cmd, uarg);
 	if (ret)
 		goto out;
+	l->state = 0;		/* output only */
 	ret = -EINVAL;
 	if (l->flags || l->reserved1 ||
 	    memchr_inv(l->reserved, 0, sizeof(l->reserved)))

@@ -288,12 +288,16 @@ static int read_below(struct qcow2_dev *q, u64 pos, u8 *buf, u64 len)
 	return 0;
 }
 
-/* Can the cluster of @e take a brand-new host cluster for this write? */
-static bool fresh(struct qcow2_dev *q, const struct qcow2_l2e *e)
+/*
+ * Can the cluster of @e, at guest offset @pos, take a brand-new host
+ * cluster for this write?
+ */
+static bool fresh(struct qcow2_dev *q, const struct qcow2_l2e *e, u64 pos)
 {
 	if (e->entry & (QCOW2_OFLAG_COMPRESSED | QCOW2_L2E_OFFSET_MASK))
 		return false;
-	if (!q->backing)
+	/* Nothing below, or all of the cluster past the level's end: zeros. */
+	if (!q->backing || (pos & ~(q->cluster_size - 1)) >= q->backing->size)
 		return true;
 	/*
 	 * Over a backing file only a cluster that reads zeros everywhere:
@@ -324,7 +328,7 @@ static int alloc_fresh(struct qcow2_dev *q, struct qcow2_cache_entry *t,
 
 	for (p = pos; p < pos + len; p = (p | cmask) + 1, n++) {
 		qcow2_l2e_read(q, t->data, l2i + n, &e);
-		if (!fresh(q, &e))
+		if (!fresh(q, &e, p))
 			break;
 	}
 	got = qcow2_alloc_clusters(q, n, &host);
@@ -617,7 +621,7 @@ static int write_slow(struct qcow2_dev *q, u64 pos, u64 len,
 		ext->kind = QCOW2_EXT_HOST;
 	} else {
 		qcow2_l2e_read(q, t->data, l2i, &e);
-		if (fresh(q, &e))
+		if (fresh(q, &e, pos))
 			ret = alloc_fresh(q, t, pos, len, ext);
 		else
 			ret = rmw(q, t, pos, len, iter, ext);

@@ -12,8 +12,9 @@ packages=(
 	# building the module, the tools and the debug kernel
 	gcc make libc6-dev bc flex bison libelf-dev libssl-dev dwarves kmod
 	cpio xz-utils perl
-	# the host unit tests inflate qemu-img's compressed clusters
-	zlib1g-dev
+	# the host unit tests inflate qemu-img's compressed clusters, and
+	# trace qcow2ctl's opens
+	zlib1g-dev strace
 	# the fuzz targets: libFuzzer and the sanitizers' runtime, and the
 	# symbolizer for their stacks
 	clang-14 libclang-rt-14-dev llvm-14

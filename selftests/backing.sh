@@ -261,6 +261,39 @@ blockdev_test() {
 blockdev_test && info "ok: a raw block device as the base" ||
 	{ echo "block device as a raw level failed"; failed=1; }
 
+# First writes at a shorter base's end: the cluster it ends in copies its
+# last bytes, clusters wholly past it read zeros around the write (they
+# take new clusters without copying), and whole-cluster writes there too.
+short_base_test() {
+	local d=$dir/short dev rc=0
+	mkdir -p "$d"
+	qemu-img create -q -f raw "$d/base.raw" $((6 * 1048576 + 4096))
+	qemu-io -f raw -c "write -P 0x61 0 $((6 * 1048576 + 4096))" "$d/base.raw" > /dev/null
+	qemu-img create -q -f qcow2 -b base.raw -F raw "$d/top.qcow2" 8M
+	qemu-img convert -O raw "$d/top.qcow2" "$d/expect.raw"
+	dev=$(attach "$d/top.qcow2") || return 1
+	head -c 4096 /dev/urandom > "$d/p"
+	head -c 131072 /dev/urandom > "$d/w"
+	# 6 MiB + 8 KiB: in the cluster the base ends in.
+	# 6 MiB + 72 KiB, 6 MiB + 200 KiB: in clusters past its end.
+	# 7 MiB: two whole clusters past its end.
+	for at in 6152 6216 6344; do
+		dd if="$d/p" of="$dev" bs=1k seek=$at oflag=direct status=none || rc=1
+		dd if="$d/p" of="$d/expect.raw" bs=1k seek=$at conv=notrunc status=none
+	done
+	dd if="$d/w" of="$dev" bs=1k seek=7168 oflag=direct status=none || rc=1
+	dd if="$d/w" of="$d/expect.raw" bs=1k seek=7168 conv=notrunc status=none
+	dd if="$dev" bs=1M iflag=direct status=none | cmp - "$d/expect.raw" ||
+		{ echo "short base: device differs"; rc=1; }
+	"$QCOW2CTL" detach "$dev" || rc=1
+	check_image "$d/top.qcow2" || rc=1
+	qemu-img compare -q "$d/top.qcow2" "$d/expect.raw" ||
+		{ echo "short base: qemu-img compare differs"; rc=1; }
+	return $rc
+}
+short_base_test && info "ok: first writes at and past a shorter base's end" ||
+	{ echo "writes at a shorter base's end failed"; failed=1; }
+
 # qcow2ctl create --backing makes overlays that attach read-write.
 create_test() {
 	local d=$dir/create dev
@@ -500,8 +533,10 @@ identity_test() {
 			rc=1
 		fi
 		# A device attached read-write as a raw level of another.
+		dmesg_mark
 		out=$(python3 "$CHAIN" --ro "$d/rawtop.qcow2" raw:"$dev")
-		if [ "$out" != "errno EBUSY" ]; then
+		if [ "$out" != "errno EBUSY" ] ||
+		   ! dmesg_since | grep -q "attach rawtop.qcow2: a backing file of the image is attached read-write as (or under) /dev/qcow2"; then
 			echo "identity: /dev/qcow2 attached read-write taken as a level: $out"
 			[[ $out == /dev/qcow2* ]] && "$QCOW2CTL" detach "$out"
 			rc=1
@@ -577,13 +612,24 @@ bad_chains() {
 	refuse "a procfs file as a level" EINVAL --ro "$d/m.qcow2" raw:/proc/version || return 1
 	dmesg_since | grep -q "backing file 1 (version) shows kernel state (proc)" ||
 		{ echo "kernel, procfs level: refused for another reason"; return 1; }
+	refuse "a procfs file as the image" EINVAL --ro /proc/version || return 1
+	dmesg_since | grep -q "attach version: the file shows kernel state (proc)" ||
+		{ echo "kernel, procfs image: refused for another reason"; return 1; }
 	# The reopen skips may_open(): an append-only image stays so.
 	qemu-img create -q -f qcow2 "$d/ap.qcow2" 1M
 	if chattr +a "$d/ap.qcow2"; then
+		dmesg_mark
 		out=$(python3 "$CHAIN" --append "$d/ap.qcow2")
 		chattr -a "$d/ap.qcow2"
+		if [[ $out == /dev/qcow2* ]]; then
+			"$QCOW2CTL" detach "$out"
+			echo "kernel, append-only image attached read-write: $out"
+			return 1
+		fi
 		[ "$out" = "errno EPERM" ] ||
-			{ echo "kernel, append-only image attached read-write: $out"; return 1; }
+			{ echo "kernel, append-only image: $out, not EPERM"; return 1; }
+		dmesg_since | grep -q "attach ap.qcow2: the file is append-only" ||
+			{ echo "kernel, append-only image: refused for another reason"; return 1; }
 	else
 		echo "chattr +a failed on the scratch file system"
 		return 1

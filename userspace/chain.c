@@ -197,6 +197,13 @@ static bool kernel_state_fs(long type)
 	case CGROUP2_SUPER_MAGIC:
 	case EFIVARFS_MAGIC:
 	case PSTOREFS_MAGIC:
+	case SELINUX_MAGIC:
+	case SMACK_MAGIC:
+	case BINFMTFS_MAGIC:
+	case RDTGROUP_SUPER_MAGIC:
+	case NSFS_MAGIC:
+	case 0x62656570:	/* configfs */
+	case 0x65735543:	/* fusectl */
 		return true;
 	}
 	return false;
@@ -212,11 +219,14 @@ static int check_policy(struct chain *c, const struct chain_level *lv,
 			const struct stat *st, const char *by)
 {
 	struct statfs sfs;
+	int ret;
 
 	if (S_ISBLK(st->st_mode) && !lv->given)
 		return fail(c, "backing file %s (%s) is a block device, which an image alone cannot choose: give it with --backing-chain if it is the one you mean",
 			    lv->path, by);
-	if (lv->fd >= 0 && !fstatfs(lv->fd, &sfs) && kernel_state_fs(sfs.f_type))
+	/* By name before the open (opening some such files changes state). */
+	ret = lv->fd >= 0 ? fstatfs(lv->fd, &sfs) : statfs(lv->path, &sfs);
+	if (!ret && kernel_state_fs(sfs.f_type))
 		return fail(c, "backing file %s (%s) shows kernel state, not stored data: it cannot be a backing file",
 			    lv->path, by);
 	return 0;

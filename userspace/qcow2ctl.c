@@ -1342,7 +1342,7 @@ out:
 		close(fd);
 }
 
-static void print_level_text(const struct qcow2_level *lv)
+static void print_level_text(const struct qcow2_level *lv, bool state)
 {
 	printf("backing file [%u]: %s (format %s", lv->level, lv->path,
 	       chain_format_name(lv->format));
@@ -1352,7 +1352,7 @@ static void print_level_text(const struct qcow2_level *lv)
 		       lv->cluster_size);
 	else
 		printf(", size %llu", (unsigned long long)lv->size);
-	printf("%s)\n", lv->state & QCOW2_STATE_CORRUPT ?
+	printf("%s)\n", state && (lv->state & QCOW2_STATE_CORRUPT) ?
 	       ", corrupt: its reads fail" : "");
 }
 
@@ -1361,7 +1361,7 @@ static void print_levels_text(const struct device_info *d)
 	unsigned int n;
 
 	for (n = 1; n < d->nlevels; n++)
-		print_level_text(&d->level[n]);
+		print_level_text(&d->level[n], d->level_state);
 	if (!(d->s.state & QCOW2_STATE_SNAPSHOT) || !d->nlevels)
 		return;
 	if (d->snap)

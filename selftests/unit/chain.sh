@@ -422,7 +422,17 @@ mk "$d/kcore.qcow2" /proc/version raw
 refused_attach "attach: a level on procfs" \
 	"qcow2ctl: cannot attach $d/kcore.qcow2: backing file /proc/version (named by $d/kcore.qcow2) shows kernel state, not stored data: it cannot be a backing file" \
 	-r "$d/kcore.qcow2"
-bdev=$(find /dev -maxdepth 1 -type b -readable 2> /dev/null | sort | head -n 1)
+if command -v strace > /dev/null; then
+	opened=$(LD_PRELOAD=$FAKE strace -f -qq -e trace=open,openat "$Q" attach -r "$d/kcore.qcow2" 2>&1 >/dev/null |
+		grep -c '"/proc/version"')
+	check "attach: a level on procfs is refused before it is opened" \
+		"$([ "$opened" = 0 ] || echo "opened $opened times")"
+else
+	echo "ok - attach: a level on procfs is refused before it is opened # SKIP no strace"
+fi
+# A loop device: opening it has no side effects (a disk or a CD drive
+# might spin up).
+bdev=$(find /dev -maxdepth 1 -type b -readable -name 'loop[0-9]*' 2> /dev/null | sort | head -n 1)
 if [ -n "$bdev" ]; then
 	mk "$d/onbdev.qcow2" "$bdev" raw
 	refused_attach "attach: a block device named by an image alone" \
@@ -433,8 +443,8 @@ if [ -n "$bdev" ]; then
 level 1 format=2 reserved=0 mode=ro,cloexec path=$bdev" \
 		-r --backing-chain="$bdev" "$d/onbdev.qcow2"
 else
-	echo "ok - attach: a block device named by an image alone # SKIP no readable block device"
-	echo "ok - attach: a block device given with --backing-chain # SKIP no readable block device"
+	echo "ok - attach: a block device named by an image alone # SKIP no readable loop device"
+	echo "ok - attach: a block device given with --backing-chain # SKIP no readable loop device"
 fi
 # A header the format code refuses goes to the module, whose log says why.
 cp "$d/l4.qcow2" "$d/badmagic.qcow2"
@@ -483,6 +493,9 @@ check "info DEVICE --json: levels and the snapshot shown" \
 FAKE_QCOW2_SNAPSHOT=9 dev_info --json qcow20
 check "info DEVICE --json: a snapshot the table no longer has" \
 	"$([ "$rc" = 0 ] && jq -e '.snapshot == {"entry": 9, "error": "the image has 5 snapshots now"}' <<< "$out" > /dev/null || echo "$out")"
+FAKE_QCOW2_FEATURES=15 FAKE_QCOW2_CORRUPT=1 dev_info /dev/qcow20
+check "info DEVICE: no level state from a module without it" \
+	"$([ "$rc" = 0 ] && grep -qxF "backing file [1]: $d/l5.qcow2 (format qcow2, version 3, virtual size 1048576, cluster size 65536)" <<< "$out" || oneline "$out")"
 FAKE_QCOW2_FEATURES=15 FAKE_QCOW2_CORRUPT=2 dev_info --json qcow20
 check "info DEVICE --json: no level state from a module without it" \
 	"$([ "$rc" = 0 ] && jq -e '(.backing_chain | length) == 2 and

@@ -361,11 +361,11 @@ struct qcow2_list {
  * @snapshot: out: for level 0 of a device attached with
  *	%QCOW2_ATTACH_SNAPSHOT, 1 + the position of the snapshot shown in the
  *	image's snapshot table; else 0.
- * @state: in: ignored; out: %QCOW2_STATE_DIRECT_IO and
- *	%QCOW2_STATE_CORRUPT (a level found corrupt fails the reads that
- *	reach it), as in struct qcow2_status, for this level, from modules
- *	with %QCOW2_FEATURE_LEVEL_STATE. Output only, so that a caller that
- *	reuses the struct for the next level need not clear it.
+ * @state: in: ignored by modules with %QCOW2_FEATURE_LEVEL_STATE (older
+ *	ones, where it was reserved, require 0); out: %QCOW2_STATE_DIRECT_IO
+ *	and %QCOW2_STATE_CORRUPT (a level found corrupt fails the reads that
+ *	reach it), as in struct qcow2_status, for this level, or 0 from
+ *	modules without %QCOW2_FEATURE_LEVEL_STATE.
  * @reserved1: in: must be zero; out: zero.
  * @reserved: in: must be zero; out: zero.
  * @path: out: path of the level's file, as in struct qcow2_status.
