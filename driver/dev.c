@@ -11,7 +11,6 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/idr.h>
-#include <linux/magic.h>
 #include <linux/mm.h>
 #include <linux/namei.h>
 #include <linux/pagemap.h>
@@ -580,10 +579,6 @@ static struct inode *file_identity(struct file *file)
 	return d_real_inode(file->f_path.dentry);
 }
 
-/* Not in uapi/linux/magic.h; stable since the file systems came. */
-#define QCOW2_CONFIGFS_MAGIC	0x62656570
-#define QCOW2_FUSECTL_MAGIC	0x65735543
-
 /*
  * File systems whose files show kernel state, not stored data: never an
  * image or a backing file. A raw level shows its bytes to whoever may read
@@ -595,27 +590,7 @@ static const char *kernel_state_fs(struct file *file)
 {
 	const struct super_block *sb = file_identity(file)->i_sb;
 
-	switch (sb->s_magic) {
-	case PROC_SUPER_MAGIC:
-	case SYSFS_MAGIC:
-	case DEBUGFS_MAGIC:
-	case TRACEFS_MAGIC:
-	case SECURITYFS_MAGIC:
-	case BPF_FS_MAGIC:
-	case CGROUP_SUPER_MAGIC:
-	case CGROUP2_SUPER_MAGIC:
-	case EFIVARFS_MAGIC:
-	case PSTOREFS_MAGIC:
-	case SELINUX_MAGIC:
-	case SMACK_MAGIC:
-	case BINFMTFS_MAGIC:
-	case RDTGROUP_SUPER_MAGIC:
-	case NSFS_MAGIC:
-	case QCOW2_CONFIGFS_MAGIC:
-	case QCOW2_FUSECTL_MAGIC:
-		return sb->s_type->name;
-	}
-	return NULL;
+	return qcow2_kernel_state_fs(sb->s_magic) ? sb->s_type->name : NULL;
 }
 
 /*

@@ -9,6 +9,8 @@
 #include <linux/kernel.h>
 #include <linux/string.h>
 #endif
+#include <linux/magic.h>
+
 #include "qcow2_format.h"
 
 int qcow2_fail(struct qcow2_err *err, int errnum, const char *fmt, ...)
@@ -791,6 +793,35 @@ int qcow2_l2e_check(u64 l2e, u64 bitmap, bool extl2, u32 version,
 				  "subcluster bitmap 0x%llx marks subclusters allocated without a host cluster",
 				  (unsigned long long)bitmap);
 	return 0;
+}
+
+/* Not in uapi/linux/magic.h; stable since the file systems came. */
+#define QCOW2_CONFIGFS_MAGIC	0x62656570
+#define QCOW2_FUSECTL_MAGIC	0x65735543
+
+bool qcow2_kernel_state_fs(u64 magic)
+{
+	switch (magic) {
+	case PROC_SUPER_MAGIC:
+	case SYSFS_MAGIC:
+	case DEBUGFS_MAGIC:
+	case TRACEFS_MAGIC:
+	case SECURITYFS_MAGIC:
+	case BPF_FS_MAGIC:
+	case CGROUP_SUPER_MAGIC:
+	case CGROUP2_SUPER_MAGIC:
+	case EFIVARFS_MAGIC:
+	case PSTOREFS_MAGIC:
+	case SELINUX_MAGIC:
+	case SMACK_MAGIC:
+	case BINFMTFS_MAGIC:
+	case RDTGROUP_SUPER_MAGIC:
+	case NSFS_MAGIC:
+	case QCOW2_CONFIGFS_MAGIC:
+	case QCOW2_FUSECTL_MAGIC:
+		return true;
+	}
+	return false;
 }
 
 int qcow2_l2e_unmap(u64 l2e, u64 bitmap, bool extl2, u32 version,

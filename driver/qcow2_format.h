@@ -370,6 +370,13 @@ struct qcow2_compressed {
 int qcow2_l2e_compressed(u64 l2e, u32 cluster_bits, u64 file_end,
 			 struct qcow2_compressed *c, struct qcow2_err *err);
 
+/*
+ * Is @magic (statfs f_type, super_block s_magic) that of a file system whose
+ * files show kernel state, not stored data (procfs, sysfs, ...)? Such a file
+ * is never an image or a backing file: the module and qcow2ctl both refuse it.
+ */
+bool qcow2_kernel_state_fs(u64 magic);
+
 /* What is asked of the guest range an L2 entry maps (qcow2_l2e_unmap()). */
 enum qcow2_unmap_op {
 	QCOW2_UNMAP_DISCARD,	/* REQ_OP_DISCARD: contents undefined after */

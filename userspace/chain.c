@@ -11,7 +11,6 @@
  * whatever backing file that header names.
  */
 #include <fcntl.h>
-#include <linux/magic.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/vfs.h>
@@ -183,32 +182,6 @@ static bool right_type(const struct stat *st, unsigned int format)
 	return S_ISREG(st->st_mode);
 }
 
-/* File systems whose files show kernel state (the module refuses them). */
-static bool kernel_state_fs(long type)
-{
-	switch (type) {
-	case PROC_SUPER_MAGIC:
-	case SYSFS_MAGIC:
-	case DEBUGFS_MAGIC:
-	case TRACEFS_MAGIC:
-	case SECURITYFS_MAGIC:
-	case BPF_FS_MAGIC:
-	case CGROUP_SUPER_MAGIC:
-	case CGROUP2_SUPER_MAGIC:
-	case EFIVARFS_MAGIC:
-	case PSTOREFS_MAGIC:
-	case SELINUX_MAGIC:
-	case SMACK_MAGIC:
-	case BINFMTFS_MAGIC:
-	case RDTGROUP_SUPER_MAGIC:
-	case NSFS_MAGIC:
-	case 0x62656570:	/* configfs */
-	case 0x65735543:	/* fusectl */
-		return true;
-	}
-	return false;
-}
-
 /*
  * Whoever made an image chose its backing names, and the device shows the
  * backing file's bytes to whoever may read it: an image may name a block
@@ -226,7 +199,7 @@ static int check_policy(struct chain *c, const struct chain_level *lv,
 			    lv->path, by);
 	/* By name before the open (opening some such files changes state). */
 	ret = lv->fd >= 0 ? fstatfs(lv->fd, &sfs) : statfs(lv->path, &sfs);
-	if (!ret && kernel_state_fs(sfs.f_type))
+	if (!ret && qcow2_kernel_state_fs(sfs.f_type))
 		return fail(c, "backing file %s (%s) shows kernel state, not stored data: it cannot be a backing file",
 			    lv->path, by);
 	return 0;
