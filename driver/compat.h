@@ -30,6 +30,9 @@
  * @io_min: bytes
  * @io_opt: bytes
  * @max_hw_sectors: 512-byte sectors per request
+ * @max_discard_sectors: per discard request; 0: no discard
+ * @discard_granularity: bytes
+ * @max_write_zeroes_sectors: per write-zeroes request; 0: none
  */
 struct qcow2_limits {
 	unsigned int logical_block_size;
@@ -37,6 +40,9 @@ struct qcow2_limits {
 	unsigned int io_min;
 	unsigned int io_opt;
 	unsigned int max_hw_sectors;
+	unsigned int max_discard_sectors;
+	unsigned int discard_granularity;
+	unsigned int max_write_zeroes_sectors;
 };
 
 /*
@@ -58,6 +64,9 @@ static inline struct gendisk *qcow2_alloc_disk(struct blk_mq_tag_set *set,
 		.io_min			= l->io_min,
 		.io_opt			= l->io_opt,
 		.max_hw_sectors		= l->max_hw_sectors,
+		.max_hw_discard_sectors	= l->max_discard_sectors,
+		.discard_granularity	= l->discard_granularity,
+		.max_write_zeroes_sectors = l->max_write_zeroes_sectors,
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
 		.features		= BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA,
 #endif
@@ -75,6 +84,10 @@ static inline struct gendisk *qcow2_alloc_disk(struct blk_mq_tag_set *set,
 	blk_queue_io_min(disk->queue, l->io_min);
 	blk_queue_io_opt(disk->queue, l->io_opt);
 	blk_queue_max_hw_sectors(disk->queue, l->max_hw_sectors);
+	blk_queue_max_discard_sectors(disk->queue, l->max_discard_sectors);
+	disk->queue->limits.discard_granularity = l->discard_granularity;
+	blk_queue_max_write_zeroes_sectors(disk->queue,
+					   l->max_write_zeroes_sectors);
 #endif
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 11, 0)
 	blk_queue_write_cache(disk->queue, true, true);

@@ -545,6 +545,7 @@ static struct qcow2_dev *qcow2_dev_alloc(bool ro)
 	mutex_init(&q->sync_lock);
 	mutex_init(&q->ccache_lock);
 	INIT_WORK(&q->autoclear_work, qcow2_autoclear_work);
+	INIT_DELAYED_WORK(&q->free_work, qcow2_free_work);
 	return q;
 }
 
@@ -899,6 +900,9 @@ QCOW2_ATTR(autoclear, "%d", READ_ONCE(q->autoclear));
 QCOW2_ATTR(refcount_bits, "%u", 1U << q->h.refcount_order);
 QCOW2_ATTR(l2_cache_size, "%llu", (u64)q->l2c.nr << q->cluster_bits);
 QCOW2_ATTR(refcount_cache_size, "%llu", (u64)q->rbc.nr << q->cluster_bits);
+QCOW2_ATTR(discard, "%d", q->can_unmap);
+QCOW2_ATTR(discarded_clusters, "%llu", (u64)atomic64_read(&q->stats.discarded));
+QCOW2_ATTR(freed_clusters, "%llu", (u64)atomic64_read(&q->stats.freed));
 
 static struct attribute *qcow2_attrs[] = {
 	&dev_attr_image.attr,
@@ -912,6 +916,9 @@ static struct attribute *qcow2_attrs[] = {
 	&dev_attr_refcount_bits.attr,
 	&dev_attr_l2_cache_size.attr,
 	&dev_attr_refcount_cache_size.attr,
+	&dev_attr_discard.attr,
+	&dev_attr_discarded_clusters.attr,
+	&dev_attr_freed_clusters.attr,
 	&dev_attr_backing_file.attr,
 	&dev_attr_backing_chain.attr,
 	&dev_attr_backing_depth.attr,
@@ -974,6 +981,8 @@ static int qcow2_destroy(struct qcow2_dev *q, bool force)
 {
 	int ret = 0;
 
+	/* Nothing is open: no discard can queue it again. */
+	cancel_delayed_work_sync(&q->free_work);
 	if (!q->read_only) {
 		ret = qcow2_flush(q);
 		if (ret && !force) {
@@ -1024,6 +1033,17 @@ static int qcow2_add_disk(struct qcow2_dev *q)
 	struct gendisk *disk;
 	int ret;
 
+	/*
+	 * Discard and write-zeroes free clusters, and what is freed is
+	 * punched out of the file: offered only when the file can take it.
+	 * A request covers at most QCOW2_UNMAP_MAX_BYTES; meta_lock is held
+	 * for one L2 table's part of it at a time (io.c).
+	 */
+	if (q->can_unmap) {
+		lim.max_discard_sectors = QCOW2_UNMAP_MAX_BYTES >> SECTOR_SHIFT;
+		lim.discard_granularity = q->cluster_size;
+		lim.max_write_zeroes_sectors = QCOW2_UNMAP_MAX_BYTES >> SECTOR_SHIFT;
+	}
 	q->tag_set.ops = &qcow2_mq_ops;
 	q->tag_set.nr_hw_queues = num_online_cpus();
 	q->tag_set.queue_depth = 128;
@@ -1360,6 +1380,7 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a,
 			goto unindex;
 		}
 		trim_stale_reserve(q, end);
+		q->can_unmap = qcow2_file_can_punch(q);
 	}
 	ret = qcow2_add_disk(q);
 	if (ret)
@@ -1505,7 +1526,8 @@ long qcow2_ctl_status(unsigned int cmd, void __user *uarg)
 		   (qcow2_is_corrupt(q) ? QCOW2_STATE_CORRUPT : 0) |
 		   (q->backing ? QCOW2_STATE_BACKING : 0) |
 		   (READ_ONCE(q->wb_err) ? QCOW2_STATE_WB_ERROR : 0) |
-		   (q->snapshot ? QCOW2_STATE_SNAPSHOT : 0);
+		   (q->snapshot ? QCOW2_STATE_SNAPSHOT : 0) |
+		   (q->can_unmap ? QCOW2_STATE_DISCARD : 0);
 	s->version = q->h.version;
 	s->cluster_size = q->cluster_size;
 	s->refcount_bits = 1U << q->h.refcount_order;
@@ -1534,6 +1556,8 @@ long qcow2_ctl_status(unsigned int cmd, void __user *uarg)
 	s->pad = 0;
 	s->decompressed = atomic64_read(&q->stats.decompressed);
 	s->decompressed_hits = atomic64_read(&q->stats.ccache_hits);
+	s->discarded_clusters = atomic64_read(&q->stats.discarded);
+	s->freed_clusters = atomic64_read(&q->stats.freed);
 	path = image_path(q, s->path, sizeof(s->path));
 	if (path != s->path)
 		memmove(s->path, path, strlen(path) + 1);

@@ -16,6 +16,7 @@
 
 #include <linux/bvec.h>
 #include <linux/cred.h>
+#include <linux/falloc.h>
 #include <linux/fs.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
@@ -293,4 +294,44 @@ int qcow2_file_settle(struct qcow2_dev *q)
 	if (ret || !q->use_dio)
 		return ret;
 	return invalidate_inode_pages2(mapping);
+}
+
+/**
+ * qcow2_file_punch - give the file system back the clusters at [@pos, @pos + @len)
+ * @q: the device
+ * @pos: host offset, cluster aligned
+ * @len: bytes, whole clusters
+ *
+ * Only for clusters nothing uses any more: their refcount is 0 and no
+ * table on disk names them. They read as zeros afterwards, and the file
+ * keeps its size. Through the file the device holds, with its opener's
+ * credentials, as qcow2_file_resize().
+ */
+int qcow2_file_punch(struct qcow2_dev *q, u64 pos, u64 len)
+{
+	const struct cred *old;
+	int ret;
+
+	old = override_creds(q->file->f_cred);
+	ret = vfs_fallocate(q->file, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			    pos, len);
+	revert_creds(old);
+	return ret;
+}
+
+/*
+ * Whether the image file can punch holes, asked at attach of a writable
+ * device: a regular file whose file system takes FALLOC_FL_PUNCH_HOLE for a
+ * cluster past its end (which changes nothing: a hole there already).
+ * A block device as the image file would zero the range instead, and a
+ * range past its end is an error: it is not asked.
+ */
+bool qcow2_file_can_punch(struct qcow2_dev *q)
+{
+	struct inode *inode = file_inode(q->file);
+
+	if (!S_ISREG(inode->i_mode) || !q->file->f_op->fallocate)
+		return false;
+	return !qcow2_file_punch(q, round_up(i_size_read(inode), q->cluster_size),
+				 q->cluster_size);
 }

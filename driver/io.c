@@ -46,6 +46,12 @@ struct qcow2_ext {
 /* A unit a write cannot take in place: any kind but data. */
 #define QCOW2_MAP_SLOW	(-1)
 
+/* Requests whose data goes to the image file: writes, and zeros as data. */
+static bool rq_writes(struct request *rq)
+{
+	return req_op(rq) == REQ_OP_WRITE || req_op(rq) == REQ_OP_WRITE_ZEROES;
+}
+
 /* Bytes from @pos to the end of the guest range its L2 table maps. */
 static u64 to_table_end(struct qcow2_dev *q, u64 pos)
 {
@@ -700,8 +706,8 @@ static void cmd_put(struct qcow2_cmd *cmd)
 		queue_work(q->wq, &cmd->work);
 		return;
 	}
-	if (!cmd->error && req_op(rq) == REQ_OP_WRITE &&
-	    (rq->cmd_flags & REQ_FUA) && !cmd->fua_done) {
+	if (!cmd->error && rq_writes(rq) && (rq->cmd_flags & REQ_FUA) &&
+	    !cmd->fua_done) {
 		/* The data is there; the metadata it needed is next. */
 		cmd->fua_done = true;
 		queue_work(q->wq, &cmd->work);
@@ -721,7 +727,7 @@ static bool turned_away(struct qcow2_io *io, long ret)
 		return true;
 	if (ret < 0 || ret >= io->len)
 		return false;
-	return req_op(blk_mq_rq_from_pdu(io->cmd)) == REQ_OP_WRITE ||
+	return rq_writes(blk_mq_rq_from_pdu(io->cmd)) ||
 	       io->host + ret < io->isize;
 }
 
@@ -739,13 +745,13 @@ static void io_complete(struct kiocb *iocb, long ret)
 		 * The whole request again from its work item (rewriting what
 		 * was written is harmless). Nothing else ran for it.
 		 */
-		if (req_op(rq) == REQ_OP_WRITE)
+		if (rq_writes(rq))
 			kiocb_end_write(iocb);
 		cmd->retry = true;
 		cmd_put(cmd);
 		return;
 	}
-	if (req_op(rq) == REQ_OP_WRITE) {
+	if (rq_writes(rq)) {
 		kiocb_end_write(iocb);
 		if (ret >= 0 && ret != io->len)
 			ret = -EIO;
@@ -791,7 +797,7 @@ static int submit(struct qcow2_dev *q, struct qcow2_cmd *cmd,
 		  struct iov_iter *iter, u64 host, u64 len)
 {
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
-	bool write = req_op(rq) == REQ_OP_WRITE;
+	bool write = rq_writes(rq);
 	struct qcow2_io *io = &cmd->io;
 	struct iov_iter it;
 	ssize_t ret;
@@ -920,6 +926,250 @@ static void do_rw(struct qcow2_dev *q, struct qcow2_cmd *cmd)
 	cmd_put(cmd);
 }
 
+/* Pages of zeros a write of zeros sends at a time. */
+#define QCOW2_ZERO_PAGES	64
+
+/*
+ * Zeros written as data over [@pos, @pos + @len), inside the device: the
+ * bytes of units a write of zeros covers only in part, and clusters whose
+ * L2 entry cannot say zeros. Through the write path, from the zero page;
+ * the request's bvec array (freed when it completes) holds the pages.
+ */
+static int write_zeros(struct qcow2_dev *q, struct qcow2_cmd *cmd, u64 pos,
+		       u64 len)
+{
+	struct qcow2_ext ext;
+	struct iov_iter iter;
+	unsigned int i;
+	u64 n;
+	int ret;
+
+	if (!cmd->bvec) {
+		cmd->bvec = kmalloc_array(QCOW2_ZERO_PAGES, sizeof(*cmd->bvec),
+					  GFP_NOIO);
+		if (!cmd->bvec)
+			return -ENOMEM;
+		for (i = 0; i < QCOW2_ZERO_PAGES; i++)
+			bvec_set_page(&cmd->bvec[i], ZERO_PAGE(0), PAGE_SIZE, 0);
+	}
+	while (len) {
+		n = min_t(u64, len, QCOW2_ZERO_PAGES * PAGE_SIZE);
+		iov_iter_bvec(&iter, ITER_SOURCE, cmd->bvec, QCOW2_ZERO_PAGES, n);
+		while (n) {
+			ret = map_write(q, pos, n, false, &iter, &ext);
+			if (ret)
+				return ret;
+			if (ext.kind == QCOW2_EXT_HOST)
+				ret = submit(q, cmd, &iter, ext.host, ext.len);
+			else if (ext.kind == QCOW2_EXT_DONE)
+				iov_iter_advance(&iter, ext.len);
+			else
+				ret = -EIO;	/* map_write() has no other */
+			if (ret)
+				return ret;
+			pos += ext.len;
+			n -= ext.len;
+			len -= ext.len;
+		}
+	}
+	return 0;
+}
+
+/* Whether zeros must be said at the cluster of @pos: data shows below. */
+static bool shows_below(struct qcow2_dev *q, u64 pos)
+{
+	return q->backing &&
+	       (pos & ~((u64)q->cluster_size - 1)) < q->backing->size;
+}
+
+/* @op over [@pos, @pos + @len), whole units of one cluster of entry @e. */
+static int unmap_entry(struct qcow2_dev *q, const struct qcow2_l2e *e,
+		       u64 pos, u64 len, enum qcow2_unmap_op op,
+		       struct qcow2_unmap *u)
+{
+	u32 first = (pos & (q->cluster_size - 1)) >> q->sc_bits;
+	int ret;
+
+	ret = qcow2_l2e_unmap(e->entry, e->bitmap, q->extl2, q->h.version,
+			      shows_below(q, pos), first, len >> q->sc_bits,
+			      op, u);
+	/* -EINVAL: a range that is not whole units of one cluster. */
+	return WARN_ON_ONCE(ret == -EINVAL) ? -EIO : ret;
+}
+
+/*
+ * Give the cluster of L2 index @l2i its new entry @u, replacing @e, and
+ * queue the drop of the references @e held: they go once the table is on
+ * disk (meta.c), and the clusters left unused are punched then.
+ */
+static int unmap_apply(struct qcow2_dev *q, struct qcow2_cache_entry *t,
+		       u32 l2i, const struct qcow2_l2e *e,
+		       const struct qcow2_unmap *u)
+{
+	bool compressed = e->entry & QCOW2_OFLAG_COMPRESSED;
+	struct qcow2_compressed cd;
+	struct qcow2_l2e ne = { .entry = u->entry, .bitmap = u->bitmap };
+	unsigned int nfree = 0;
+	int ret;
+
+	if (u->drop) {
+		if (compressed) {
+			ret = qcow2_compressed_check(q, e->entry, &cd);
+			if (ret)
+				return ret;
+			nfree = compressed_clusters(q, &cd);
+		} else {
+			nfree = 1;
+		}
+		/* Room first: once the entry changes, the drops must follow. */
+		ret = qcow2_free_reserve(q, nfree);
+		if (ret)
+			return ret;
+	}
+	spin_lock(&q->l2c.lock);
+	qcow2_l2e_write(q, t->data, l2i, &ne);
+	spin_unlock(&q->l2c.lock);
+	qcow2_cache_mark_dirty(&q->l2c, t);
+	atomic64_inc(&q->stats.discarded);
+	if (!u->drop)
+		return 0;
+	if (compressed)
+		ret = free_compressed(q, e->entry, &cd);
+	else
+		ret = qcow2_free_later(q, e->entry & QCOW2_L2E_OFFSET_MASK);
+	WARN_ON_ONCE(ret);	/* room was made above */
+	qcow2_free_soon(q);
+	return ret;
+}
+
+/*
+ * A discard or a write of zeros over [@pos, @pos + @len): whole units
+ * inside one L2 table. Each cluster's entry changes as qcow2_l2e_unmap()
+ * says. Stops before the first cluster whose entry cannot say it, with
+ * *@done the bytes handled: the caller writes zeros there. A table shared
+ * with a snapshot is copied, and a missing one allocated, only when an
+ * entry changes.
+ */
+static int unmap_table(struct qcow2_dev *q, u64 pos, u64 len,
+		       enum qcow2_unmap_op op, u64 *done)
+{
+	u64 l1i = pos >> (q->cluster_bits + q->l2_bits), l2off, p, n, stop;
+	u32 l2i0 = (pos >> q->cluster_bits) & ((1U << q->l2_bits) - 1), i;
+	u64 cmask = q->cluster_size - 1;
+	struct qcow2_cache_entry *t = NULL;
+	struct qcow2_l2e e = {};
+	struct qcow2_unmap u;
+	bool change = false;
+	int ret;
+
+	*done = 0;
+	mutex_lock(&q->meta_lock);
+	ret = -EIO;
+	if (qcow2_is_corrupt(q))
+		goto out;
+	ret = READ_ONCE(q->wb_err);
+	if (ret)
+		goto out;
+	l2off = qcow2_l1e_offset(q, l1i);
+	if (l2off) {
+		ret = qcow2_cache_get(&q->l2c, l2off, true, l1i, &t);
+		if (ret)
+			goto out;
+	}
+	for (p = pos, i = l2i0; p < pos + len; p = (p | cmask) + 1, i++) {
+		n = min(pos + len, (p | cmask) + 1) - p;
+		/* No table and nothing below: zeros, and no table for them. */
+		if (!t && !shows_below(q, p))
+			continue;
+		if (t)
+			qcow2_l2e_read(q, t->data, i, &e);
+		ret = unmap_entry(q, &e, p, n, op, &u);
+		if (ret == -EOPNOTSUPP)
+			break;
+		if (ret)
+			goto put;
+		change |= u.entry != e.entry || u.bitmap != e.bitmap;
+	}
+	stop = p - pos;
+	ret = 0;
+	if (!change)
+		goto done;
+	if (t)
+		qcow2_cache_put(&q->l2c, t);
+	ret = qcow2_l2_for_write(q, l1i, &t);
+	if (ret) {
+		t = NULL;
+		goto out;
+	}
+	for (p = pos, i = l2i0; p < pos + stop; p = (p | cmask) + 1, i++) {
+		n = min(pos + len, (p | cmask) + 1) - p;
+		qcow2_l2e_read(q, t->data, i, &e);
+		ret = unmap_entry(q, &e, p, n, op, &u);
+		if (!ret && (u.entry != e.entry || u.bitmap != e.bitmap))
+			ret = unmap_apply(q, t, i, &e, &u);
+		if (ret)
+			goto put;
+	}
+done:
+	*done = stop;
+put:
+	if (t)
+		qcow2_cache_put(&q->l2c, t);
+out:
+	mutex_unlock(&q->meta_lock);
+	return ret;
+}
+
+/*
+ * REQ_OP_DISCARD and REQ_OP_WRITE_ZEROES, as QEMU's qcow2 driver does them
+ * (Documentation: "Discard and write zeroes"). A discard changes whole
+ * clusters only and leaves the bytes of clusters it covers in part; a
+ * write of zeros says zeros in the L2 entries of whole units (clusters, or
+ * subclusters) and writes the rest as data. A request that ends at the end
+ * of the device covers its last cluster whole.
+ */
+static void do_unmap(struct qcow2_dev *q, struct qcow2_cmd *cmd)
+{
+	struct request *rq = blk_mq_rq_from_pdu(cmd);
+	u64 pos = blk_rq_pos(rq) << SECTOR_SHIFT, end = pos + blk_rq_bytes(rq);
+	u64 cmask = q->cluster_size - 1, unit, head, tail, p, n, zp, zn, done;
+	bool discard = req_op(rq) == REQ_OP_DISCARD;
+	enum qcow2_unmap_op op;
+	int ret = 0;
+
+	atomic_set(&cmd->pending, 1);
+	if (discard)
+		op = QCOW2_UNMAP_DISCARD;
+	else if (rq->cmd_flags & REQ_NOUNMAP)
+		op = QCOW2_UNMAP_ZERO_KEEP;
+	else
+		op = QCOW2_UNMAP_ZERO;
+	unit = discard ? q->cluster_size : 1ULL << q->sc_bits;
+	head = round_up(pos, unit);
+	tail = end == q->size ? round_up(end, unit) : round_down(end, unit);
+	if (head >= tail)
+		head = tail = end;
+	if (!discard && head > pos)
+		ret = write_zeros(q, cmd, pos, head - pos);
+	for (p = head; !ret && p < tail; p += n) {
+		n = min(tail - p, to_table_end(q, p));
+		ret = unmap_table(q, p, n, op, &done);
+		if (!ret && done < n) {
+			/* A cluster whose entry cannot say it: zeros as data. */
+			zp = p + done;
+			zn = min(p + n, (zp | cmask) + 1) - zp;
+			ret = write_zeros(q, cmd, zp, min(zn, q->size - zp));
+			n = done + zn;
+		}
+		cond_resched();
+	}
+	if (!ret && !discard && tail < end)
+		ret = write_zeros(q, cmd, tail, end - tail);
+	if (ret)
+		cmpxchg(&cmd->error, 0, ret);
+	cmd_put(cmd);
+}
+
 static void cmd_work(struct work_struct *work)
 {
 	struct qcow2_cmd *cmd = container_of(work, struct qcow2_cmd, work);
@@ -940,6 +1190,9 @@ static void cmd_work(struct work_struct *work)
 		atomic64_inc(&q->stats.flushes);
 		if (likely(!blk_should_fake_timeout(rq->q)))
 			blk_mq_complete_request(rq);
+	} else if (req_op(rq) == REQ_OP_DISCARD ||
+		   req_op(rq) == REQ_OP_WRITE_ZEROES) {
+		do_unmap(q, cmd);
 	} else {
 		do_rw(q, cmd);
 	}
@@ -1012,6 +1265,12 @@ static blk_status_t qcow2_queue_rq(struct blk_mq_hw_ctx *hctx,
 	case REQ_OP_FLUSH:
 	case REQ_OP_READ:
 		break;
+	case REQ_OP_DISCARD:
+	case REQ_OP_WRITE_ZEROES:
+		/* Offered only then (dev.c). */
+		if (!q->can_unmap)
+			return BLK_STS_NOTSUPP;
+		fallthrough;
 	case REQ_OP_WRITE:
 		if (q->read_only || qcow2_is_corrupt(q) || READ_ONCE(q->wb_err))
 			return BLK_STS_IOERR;

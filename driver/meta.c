@@ -18,12 +18,16 @@
  * uses (leaks), never a used cluster counted as free.
  *
  * New clusters are taken from the end of the image and never reused while
- * attached, so a cluster handed out reads as zeros until written.
+ * attached, so a cluster handed out reads as zeros until written. Clusters
+ * whose last reference goes are punched out of the file once their
+ * refcount dropped (drop_run()): the L2 change that freed them is on disk
+ * by then, so no table names them.
  */
 #include "qcow2.h"
 
 #include <linux/fs.h>
 #include <linux/mm.h>
+#include <linux/sched/mm.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
 
@@ -253,6 +257,106 @@ int qcow2_l2_writeback_prepare(struct qcow2_dev *q)
 	return ret ? ret : sync_barrier(q);
 }
 
+static u64 refcount_max(struct qcow2_dev *q)
+{
+	u32 bits = 1U << q->h.refcount_order;
+
+	return bits == 64 ? U64_MAX : (1ULL << bits) - 1;
+}
+
+/* Add @delta to the refcount of cluster @cluster; the new one in *@now. */
+static int refcount_change(struct qcow2_dev *q, u64 cluster, s64 delta,
+			   u64 *now)
+{
+	u64 r = cluster >> q->rb_bits, idx, v, off = 0;
+	struct qcow2_cache_entry *e;
+	int ret;
+
+	lockdep_assert_held(&q->meta_lock);
+	if (r < q->reft_entries)
+		off = be64_to_cpu(q->reftable[r]) & QCOW2_REFT_OFFSET_MASK;
+	if (!off) {
+		qcow2_set_corrupt(q, "cluster 0x%llx is in use but has no refcount block",
+				  cluster << q->cluster_bits);
+		return -EIO;
+	}
+	ret = qcow2_cache_get(&q->rbc, off, true, 0, &e);
+	if (ret)
+		return ret;
+	idx = cluster & ((1ULL << q->rb_bits) - 1);
+	v = qcow2_refcount_get(e->data, q->h.refcount_order, idx);
+	if ((delta < 0 && v < (u64)-delta) ||
+	    (delta > 0 && refcount_max(q) - v < (u64)delta)) {
+		qcow2_cache_put(&q->rbc, e);
+		qcow2_set_corrupt(q, "refcount %llu of cluster 0x%llx cannot change by %lld",
+				  v, cluster << q->cluster_bits, delta);
+		return -EIO;
+	}
+	*now = v + delta;
+	qcow2_refcount_set(e->data, q->h.refcount_order, idx, *now);
+	qcow2_cache_mark_dirty(&q->rbc, e);
+	qcow2_cache_put(&q->rbc, e);
+	return 0;
+}
+
+int qcow2_refcount_update(struct qcow2_dev *q, u64 cluster, s64 delta)
+{
+	u64 now;
+
+	return refcount_change(q, cluster, delta, &now);
+}
+
+/*
+ * Clusters nothing uses any more, [@pos, @pos + @n clusters): punched out
+ * of the file when it can, so that the space goes back to its file system
+ * (the file's size stays). A punch that fails leaves the space allocated
+ * and the image as consistent as before.
+ */
+static void give_back(struct qcow2_dev *q, u64 pos, u64 n)
+{
+	int ret;
+
+	atomic64_add(n, &q->stats.freed);
+	if (!q->can_unmap)
+		return;
+	ret = qcow2_file_punch(q, pos, n << q->cluster_bits);
+	if (ret)
+		pr_warn_ratelimited("qcow2%d: cannot punch %llu clusters at 0x%llx out of the image file (%d): the space stays allocated\n",
+				    q->index, n, pos, ret);
+}
+
+/*
+ * Drop one reference of each cluster of @r, the tables that used them
+ * being on disk. @r advances past every drop made, so that a failed one
+ * is retried by the next flush, never applied twice. The clusters left
+ * without a reference are punched, each run of them at once.
+ */
+static int drop_run(struct qcow2_dev *q, struct qcow2_free_run *r)
+{
+	u64 hole = 0, holes = 0, left;
+	int ret = 0;
+
+	while (r->count) {
+		ret = refcount_change(q, r->offset >> q->cluster_bits, -1, &left);
+		if (ret)
+			break;
+		if (!left) {
+			if (holes && hole + (holes << q->cluster_bits) != r->offset) {
+				give_back(q, hole, holes);
+				holes = 0;
+			}
+			if (!holes)
+				hole = r->offset;
+			holes++;
+		}
+		r->offset += q->cluster_size;
+		r->count--;
+	}
+	if (holes)
+		give_back(q, hole, holes);
+	return ret;
+}
+
 /*
  * Write back every dirty table in order, then drop the refcounts of
  * clusters that the tables now on disk no longer use.
@@ -280,11 +384,9 @@ int qcow2_flush_metadata(struct qcow2_dev *q)
 		ret = sync_barrier(q);
 		if (ret)
 			return ret;
-		/* A drop leaves the list once applied: a failed one is retried. */
 		n = q->npending;
 		for (i = 0; i < n; i++) {
-			ret = qcow2_refcount_update(q, q->pending_free[i] >>
-						    q->cluster_bits, -1);
+			ret = drop_run(q, &q->pending_free[i]);
 			if (ret)
 				break;
 		}
@@ -315,44 +417,37 @@ int qcow2_flush(struct qcow2_dev *q)
 	return ret;
 }
 
-static u64 refcount_max(struct qcow2_dev *q)
-{
-	u32 bits = 1U << q->h.refcount_order;
+/*
+ * What discards and writes of zeros freed goes back to the file system
+ * soon, without waiting for the next flush: a short while after the first
+ * of a burst, the tables go to disk, the refcounts drop and the clusters
+ * left unused are punched, for the whole burst at once (one sync, where a
+ * flush after each discard would cost one per request: fstrim sends
+ * thousands).
+ */
+#define QCOW2_FREE_DELAY	(HZ / 10)
 
-	return bits == 64 ? U64_MAX : (1ULL << bits) - 1;
+void qcow2_free_soon(struct qcow2_dev *q)
+{
+	queue_delayed_work(q->wq, &q->free_work, QCOW2_FREE_DELAY);
 }
 
-/* Add @delta to the refcount of cluster @cluster. */
-int qcow2_refcount_update(struct qcow2_dev *q, u64 cluster, s64 delta)
+void qcow2_free_work(struct work_struct *work)
 {
-	u64 r = cluster >> q->rb_bits, idx, v, off = 0;
-	struct qcow2_cache_entry *e;
-	int ret;
+	struct qcow2_dev *q = container_of(to_delayed_work(work),
+					   struct qcow2_dev, free_work);
+	unsigned int noio = memalloc_noio_save();
+	int ret = 0;
 
-	lockdep_assert_held(&q->meta_lock);
-	if (r < q->reft_entries)
-		off = be64_to_cpu(q->reftable[r]) & QCOW2_REFT_OFFSET_MASK;
-	if (!off) {
-		qcow2_set_corrupt(q, "cluster 0x%llx is in use but has no refcount block",
-				  cluster << q->cluster_bits);
-		return -EIO;
-	}
-	ret = qcow2_cache_get(&q->rbc, off, true, 0, &e);
+	mutex_lock(&q->meta_lock);
+	/* A corrupt image is not written; a failed sync has said so already. */
+	if (q->npending && !qcow2_is_corrupt(q) && !READ_ONCE(q->wb_err))
+		ret = qcow2_flush_metadata(q);
+	mutex_unlock(&q->meta_lock);
+	memalloc_noio_restore(noio);
 	if (ret)
-		return ret;
-	idx = cluster & ((1ULL << q->rb_bits) - 1);
-	v = qcow2_refcount_get(e->data, q->h.refcount_order, idx);
-	if ((delta < 0 && v < (u64)-delta) ||
-	    (delta > 0 && refcount_max(q) - v < (u64)delta)) {
-		qcow2_cache_put(&q->rbc, e);
-		qcow2_set_corrupt(q, "refcount %llu of cluster 0x%llx cannot change by %lld",
-				  v, cluster << q->cluster_bits, delta);
-		return -EIO;
-	}
-	qcow2_refcount_set(e->data, q->h.refcount_order, idx, v + delta);
-	qcow2_cache_mark_dirty(&q->rbc, e);
-	qcow2_cache_put(&q->rbc, e);
-	return 0;
+		pr_warn_ratelimited("qcow2%d: cannot give back discarded clusters now (%d): the next flush tries again\n",
+				    q->index, ret);
 }
 
 /*
@@ -362,24 +457,36 @@ int qcow2_refcount_update(struct qcow2_dev *q, u64 cluster, s64 delta)
  */
 int qcow2_free_reserve(struct qcow2_dev *q, unsigned int n)
 {
-	if (q->npending + n <= QCOW2_PENDING_FREE_MAX)
+	if (n <= QCOW2_PENDING_FREE_MAX - q->npending)
 		return 0;
 	return qcow2_flush_metadata(q);
 }
 
-/* Drop the refcount of the cluster at @offset once the tables no longer
- * using it are on disk.
+/*
+ * Drop a reference of the cluster at @offset once the tables no longer
+ * using it are on disk. A cluster right after the last one queued joins
+ * its run: a discard of many clusters takes one entry.
  */
 int qcow2_free_later(struct qcow2_dev *q, u64 offset)
 {
+	struct qcow2_free_run *r;
 	int ret;
 
+	if (q->npending) {
+		r = &q->pending_free[q->npending - 1];
+		if (offset == r->offset + (r->count << q->cluster_bits)) {
+			r->count++;
+			return 0;
+		}
+	}
 	if (q->npending == QCOW2_PENDING_FREE_MAX) {
 		ret = qcow2_flush_metadata(q);
 		if (ret)
 			return ret;
 	}
-	q->pending_free[q->npending++] = offset;
+	r = &q->pending_free[q->npending++];
+	r->offset = offset;
+	r->count = 1;
 	return 0;
 }
 

@@ -119,15 +119,27 @@ struct qcow2_meta_map {
 	u64 max_singles;
 };
 
-/* Clusters whose refcount drop waits for the tables that no longer use
- * them to reach the disk; more than this forces a metadata flush.
+/*
+ * Clusters whose refcount drop waits for the tables that no longer use
+ * them to reach the disk, as runs of contiguous clusters; more runs than
+ * this force a metadata flush.
  */
 #define QCOW2_PENDING_FREE_MAX	256
+
+/* Bytes a discard or write-zeroes request covers at most (dev.c). */
+#define QCOW2_UNMAP_MAX_BYTES	(1U << 30)
+
+/* @count clusters from host offset @offset, each losing one reference. */
+struct qcow2_free_run {
+	u64 offset;
+	u64 count;
+};
 
 struct qcow2_stats {
 	atomic64_t reads, writes, read_bytes, write_bytes, flushes, errors;
 	atomic64_t alloc_clusters, cow_clusters, metadata_writes;
 	atomic64_t decompressed, ccache_hits;
+	atomic64_t discarded, freed;
 };
 
 struct qcow2_ccache;
@@ -211,8 +223,10 @@ struct qcow2_dev {
 	errseq_t wb_seq;	/* the file's write-back errors, at attach */
 	struct mutex sync_lock;	/* one qcow2_file_sync() at a time */
 	void *bounce;		/* a cluster, for copy-on-write */
-	u64 pending_free[QCOW2_PENDING_FREE_MAX];
+	struct qcow2_free_run pending_free[QCOW2_PENDING_FREE_MAX];
 	unsigned int npending;
+	bool can_unmap;		/* discard, write zeroes: holes can be punched */
+	struct delayed_work free_work;	/* drops what discards freed */
 	struct qcow2_meta_map meta;	/* metadata at attach */
 	unsigned long corrupt;	/* bit 0: found corrupt, writes refused */
 
@@ -370,6 +384,8 @@ int qcow2_write_header_field(struct qcow2_dev *q, const void *buf,
 int qcow2_file_sync(struct qcow2_dev *q);
 int qcow2_file_resize(struct qcow2_dev *q, u64 size);
 int qcow2_file_settle(struct qcow2_dev *q);
+int qcow2_file_punch(struct qcow2_dev *q, u64 pos, u64 len);
+bool qcow2_file_can_punch(struct qcow2_dev *q);
 
 /* meta.c: metadata updates in QEMU's order */
 int qcow2_sync(struct qcow2_dev *q);
@@ -382,6 +398,8 @@ int qcow2_l2_writeback_prepare(struct qcow2_dev *q);
 int qcow2_flush_metadata(struct qcow2_dev *q);
 int qcow2_flush(struct qcow2_dev *q);
 void qcow2_trim_reserve(struct qcow2_dev *q);
+void qcow2_free_work(struct work_struct *work);
+void qcow2_free_soon(struct qcow2_dev *q);
 int qcow2_refcount_update(struct qcow2_dev *q, u64 cluster, s64 delta);
 int qcow2_free_later(struct qcow2_dev *q, u64 offset);
 int qcow2_free_reserve(struct qcow2_dev *q, unsigned int n);

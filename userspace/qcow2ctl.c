@@ -456,13 +456,14 @@ static int cmd_version(int argc, char **argv)
 	close(fd);
 	printf("module ABI version: %u\n", v.abi_version);
 	printf("qcow2ctl ABI version: %u\n", QCOW2_ABI_VERSION);
-	printf("module features: 0x%llx%s%s%s%s%s\n",
+	printf("module features: 0x%llx%s%s%s%s%s%s\n",
 	       (unsigned long long)v.features,
 	       v.features & QCOW2_FEATURE_CREATE ? " create" : "",
 	       v.features & QCOW2_FEATURE_ATTACH ? " attach" : "",
 	       v.features & QCOW2_FEATURE_COMPRESSED ? " compressed" : "",
 	       v.features & QCOW2_FEATURE_BACKING ? " backing" : "",
-	       v.features & QCOW2_FEATURE_LEVEL_STATE ? " level-state" : "");
+	       v.features & QCOW2_FEATURE_LEVEL_STATE ? " level-state" : "",
+	       v.features & QCOW2_FEATURE_DISCARD ? " discard" : "");
 	if (v.abi_version != QCOW2_ABI_VERSION) {
 		fprintf(stderr, "%s: module and qcow2ctl ABI versions differ; rebuild both from one tree\n",
 			progname);
@@ -1268,6 +1269,7 @@ struct device_info {
 	bool compressed;
 	bool levels;
 	bool level_state;
+	bool discard;
 	struct qcow2_level *level;
 	unsigned int nlevels;
 	struct image_snapshot *snap;
@@ -1416,14 +1418,14 @@ static void print_device(const struct device_info *d, bool json)
 {
 	static const char *const state_names[] = {
 		"read-only", "partscan", "autoclear", "direct-io", "corrupt",
-		"backing-file", "write-back-error", "snapshot",
+		"backing-file", "write-back-error", "snapshot", "discard",
 	};
 	const struct qcow2_status *s = &d->s;
 	char incompat[256], state[256];
 
 	feature_names(s->incompatible_features, incompat_names, 5, incompat,
 		      sizeof(incompat));
-	feature_names(s->state, state_names, 8, state, sizeof(state));
+	feature_names(s->state, state_names, 9, state, sizeof(state));
 	if (!json) {
 		printf("device: /dev/" QCOW2_DEVICE_NAME "%u\n", s->index);
 		printf("image: %s\n", s->path);
@@ -1450,6 +1452,10 @@ static void print_device(const struct device_info *d, bool json)
 #define JSON(f) printf(", \"%s\": %llu", #f, (unsigned long long)s->f);
 	if (!json) {
 		FIELDS(TEXT)
+		if (d->discard) {
+			TEXT(discarded_clusters)
+			TEXT(freed_clusters)
+		}
 		return;
 	}
 	printf("{\"device\": \"/dev/" QCOW2_DEVICE_NAME "%u\", \"image\": ", s->index);
@@ -1467,6 +1473,10 @@ static void print_device(const struct device_info *d, bool json)
 	       (unsigned long long)s->l2_cache_size,
 	       (unsigned long long)s->refcount_cache_size);
 	FIELDS(JSON)
+	if (d->discard) {
+		JSON(discarded_clusters)
+		JSON(freed_clusters)
+	}
 	printf("}\n");
 #undef FIELDS
 #undef TEXT
@@ -1493,6 +1503,7 @@ static int info_device(uint32_t index, bool json)
 	d->compressed = v.features & QCOW2_FEATURE_COMPRESSED;
 	d->levels = v.features & QCOW2_FEATURE_BACKING;
 	d->level_state = v.features & QCOW2_FEATURE_LEVEL_STATE;
+	d->discard = v.features & QCOW2_FEATURE_DISCARD;
 	if (d->levels)
 		get_levels(ctl, d);
 	if (d->nlevels && d->level[0].snapshot)

@@ -56,10 +56,17 @@
  * a zero there means "not reported" without this bit).
  */
 #define QCOW2_FEATURE_LEVEL_STATE	(1ULL << 4)
+/*
+ * Devices take discard and write-zeroes requests where the image file can
+ * punch holes (%QCOW2_STATE_DISCARD); struct qcow2_status reports
+ * discarded_clusters and freed_clusters.
+ */
+#define QCOW2_FEATURE_DISCARD	(1ULL << 5)
 #define QCOW2_FEATURES_ALL	(QCOW2_FEATURE_CREATE | QCOW2_FEATURE_ATTACH | \
 				 QCOW2_FEATURE_COMPRESSED | \
 				 QCOW2_FEATURE_BACKING | \
-				 QCOW2_FEATURE_LEVEL_STATE)
+				 QCOW2_FEATURE_LEVEL_STATE | \
+				 QCOW2_FEATURE_DISCARD)
 
 /**
  * struct qcow2_version - argument of %QCOW2_IOC_VERSION
@@ -249,6 +256,8 @@ struct qcow2_detach {
 #define QCOW2_STATE_WB_ERROR	(1U << 6)
 /* shows an internal snapshot (struct qcow2_level @snapshot) */
 #define QCOW2_STATE_SNAPSHOT	(1U << 7)
+/* takes discard and write-zeroes requests (the image file can punch holes) */
+#define QCOW2_STATE_DISCARD	(1U << 8)
 
 #define QCOW2_PATH_MAX		4096
 
@@ -285,6 +294,11 @@ struct qcow2_detach {
  * @decompressed: out: compressed clusters decompressed.
  * @decompressed_hits: out: reads of compressed clusters (and copies of one
  *	for a write over it) served from the clusters decompressed before.
+ * @discarded_clusters: out: clusters a discard or a write of zeros unmapped
+ *	or made read zeros (modules with %QCOW2_FEATURE_DISCARD; else 0).
+ * @freed_clusters: out: host clusters whose last reference went (by a
+ *	discard, a write of zeros or a copy-on-write): given back, and punched
+ *	out of the image file when it can (modules with %QCOW2_FEATURE_DISCARD).
  * @reserved: out: zero.
  * @path: out: path of the image file, NUL-terminated (as d_path() has it:
  *	" (deleted)" appended when it was unlinked).
@@ -319,7 +333,9 @@ struct qcow2_status {
 	__u32 pad;
 	__u64 decompressed;
 	__u64 decompressed_hits;
-	__u64 reserved[5];
+	__u64 discarded_clusters;
+	__u64 freed_clusters;
+	__u64 reserved[3];
 	char path[QCOW2_PATH_MAX];
 };
 
