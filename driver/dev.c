@@ -498,6 +498,7 @@ static void qcow2_free_one(struct qcow2_dev *q)
 	qcow2_cache_destroy(&q->l2c);
 	qcow2_cache_destroy(&q->rbc);
 	qcow2_meta_map_free(&q->meta);
+	bitmap_free(q->may_free);
 	kvfree(q->l1);
 	bitmap_free(q->l1_dirty);
 	bitmap_free(q->l1_unsynced);
@@ -903,6 +904,7 @@ QCOW2_ATTR(refcount_cache_size, "%llu", (u64)q->rbc.nr << q->cluster_bits);
 QCOW2_ATTR(discard, "%d", q->can_unmap);
 QCOW2_ATTR(discarded_clusters, "%llu", (u64)atomic64_read(&q->stats.discarded));
 QCOW2_ATTR(freed_clusters, "%llu", (u64)atomic64_read(&q->stats.freed));
+QCOW2_ATTR(reused_clusters, "%llu", (u64)atomic64_read(&q->stats.reused));
 
 static struct attribute *qcow2_attrs[] = {
 	&dev_attr_image.attr,
@@ -919,6 +921,7 @@ static struct attribute *qcow2_attrs[] = {
 	&dev_attr_discard.attr,
 	&dev_attr_discarded_clusters.attr,
 	&dev_attr_freed_clusters.attr,
+	&dev_attr_reused_clusters.attr,
 	&dev_attr_backing_file.attr,
 	&dev_attr_backing_chain.attr,
 	&dev_attr_backing_depth.attr,
@@ -1381,6 +1384,9 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a,
 		}
 		trim_stale_reserve(q, end);
 		q->can_unmap = qcow2_file_can_punch(q);
+		ret = q->can_unmap ? qcow2_reuse_init(q) : 0;
+		if (ret)
+			goto unindex;
 	}
 	ret = qcow2_add_disk(q);
 	if (ret)
@@ -1558,6 +1564,7 @@ long qcow2_ctl_status(unsigned int cmd, void __user *uarg)
 	s->decompressed_hits = atomic64_read(&q->stats.ccache_hits);
 	s->discarded_clusters = atomic64_read(&q->stats.discarded);
 	s->freed_clusters = atomic64_read(&q->stats.freed);
+	s->reused_clusters = atomic64_read(&q->stats.reused);
 	path = image_path(q, s->path, sizeof(s->path));
 	if (path != s->path)
 		memmove(s->path, path, strlen(path) + 1);

@@ -319,10 +319,12 @@ static bool fresh(struct qcow2_dev *q, const struct qcow2_l2e *e, u64 pos)
 /*
  * First writes: give the run of fresh clusters from @pos new host clusters,
  * contiguous where the allocator can, and publish them at once, before the
- * data write is sent. A fresh cluster lies past everything the image ever
- * used, so it reads as zeros until the data lands, and zeros is what the
- * cluster read as before (fresh()): a data write that fails, or a crash
- * before it lands, loses nothing the device had shown.
+ * data write is sent. A new cluster comes from the end of the file or
+ * from a run of free clusters punched before it is handed out (meta.c),
+ * so it reads as zeros until the data lands (the sync that puts the L2
+ * table on disk covers the punch), and zeros is what the cluster read as
+ * before (fresh()): a data write that fails, or a crash before it lands,
+ * loses nothing the device had shown.
  */
 static int alloc_fresh(struct qcow2_dev *q, struct qcow2_cache_entry *t,
 		       u64 pos, u64 len, struct qcow2_ext *ext)
@@ -666,6 +668,29 @@ static int map_write(struct qcow2_dev *q, u64 pos, u64 len, bool nowait,
 	return write_slow(q, pos, len, iter, ext);
 }
 
+/*
+ * From before a request's first mapping lookup until it completes, it is
+ * counted in the current epoch: freed clusters are not reused while it
+ * could still reach one (meta.c, reuse_settled()).
+ */
+static void cmd_enter(struct qcow2_dev *q, struct qcow2_cmd *cmd)
+{
+	if (cmd->epoch >= 0)
+		return;
+	cmd->epoch = READ_ONCE(q->io_epoch);
+	atomic_inc(&q->io_active[cmd->epoch]);
+	smp_mb__after_atomic();	/* counted before any lookup */
+}
+
+static void cmd_exit(struct qcow2_dev *q, struct qcow2_cmd *cmd)
+{
+	if (cmd->epoch < 0)
+		return;
+	smp_mb__before_atomic();	/* its I/O is over */
+	atomic_dec(&q->io_active[cmd->epoch]);
+	cmd->epoch = -1;
+}
+
 /* What a request allocated for its file I/O, all of which has ended. */
 static void cmd_free(struct qcow2_cmd *cmd)
 {
@@ -887,6 +912,7 @@ static void do_rw(struct qcow2_dev *q, struct qcow2_cmd *cmd)
 	struct iov_iter iter;
 	int ret;
 
+	cmd_enter(q, cmd);
 	atomic_set(&cmd->pending, 1);
 	ret = rq_iter(cmd, &iter);
 	while (!ret && len) {
@@ -1137,6 +1163,7 @@ static void do_unmap(struct qcow2_dev *q, struct qcow2_cmd *cmd)
 	enum qcow2_unmap_op op;
 	int ret = 0;
 
+	cmd_enter(q, cmd);
 	atomic_set(&cmd->pending, 1);
 	if (discard)
 		op = QCOW2_UNMAP_DISCARD;
@@ -1216,9 +1243,11 @@ static bool send_nowait(struct qcow2_dev *q, struct qcow2_cmd *cmd)
 		return false;
 	switch (req_op(rq)) {
 	case REQ_OP_READ:
+		cmd_enter(q, cmd);
 		ret = map_read(q, pos, len, true, &ext);
 		break;
 	case REQ_OP_WRITE:
+		cmd_enter(q, cmd);
 		ret = map_write(q, pos, len, true, NULL, &ext);
 		break;
 	default:
@@ -1293,6 +1322,7 @@ static void qcow2_complete_rq(struct request *rq)
 	struct qcow2_dev *q = rq->q->queuedata;
 
 	cmd_free(cmd);
+	cmd_exit(q, cmd);
 	if (cmd->error) {
 		atomic64_inc(&q->stats.errors);
 	} else if (req_op(rq) == REQ_OP_READ) {
@@ -1313,6 +1343,7 @@ static int qcow2_init_request(struct blk_mq_tag_set *set, struct request *rq,
 	INIT_WORK(&cmd->work, cmd_work);
 	cmd->ios = NULL;
 	cmd->bvec = NULL;
+	cmd->epoch = -1;
 	return 0;
 }
 

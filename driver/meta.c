@@ -17,11 +17,11 @@
  * any two steps a crash leaves at most clusters with a refcount nothing
  * uses (leaks), never a used cluster counted as free.
  *
- * New clusters are taken from the end of the image and never reused while
- * attached, so a cluster handed out reads as zeros until written. Clusters
- * whose last reference goes are punched out of the file once their
- * refcount dropped (drop_run()): the L2 change that freed them is on disk
- * by then, so no table names them.
+ * New clusters come from runs of free clusters inside the file, punched
+ * first, or from the end of the image, so a cluster handed out reads as
+ * zeros until written (reuse_find()). Clusters whose last reference goes
+ * are punched out of the file once their refcount dropped (drop_run()):
+ * the L2 change that freed them is on disk by then, so no table names them.
  */
 #include "qcow2.h"
 
@@ -314,9 +314,16 @@ int qcow2_refcount_update(struct qcow2_dev *q, u64 cluster, s64 delta)
  */
 static void give_back(struct qcow2_dev *q, u64 pos, u64 n)
 {
+	u64 c = pos >> q->cluster_bits, r;
 	int ret;
 
 	atomic64_add(n, &q->stats.freed);
+	/* Reusable once no request that could reach them is left. */
+	for (r = c >> q->rb_bits; r <= (c + n - 1) >> q->rb_bits; r++)
+		if (r < q->may_free_bits)
+			__set_bit(r, q->may_free);
+	q->reuse_next = min(q->reuse_next, c);
+	q->unsettled = true;
 	if (!q->can_unmap)
 		return;
 	ret = qcow2_file_punch(q, pos, n << q->cluster_bits);
@@ -604,7 +611,7 @@ static int grow_reftable(struct qcow2_dev *q, u64 c)
 	u32 old_clusters = q->h.refcount_table_clusters;
 	size_t rb_size = q->cluster_size;
 	struct qcow2_reftable_grow g;
-	unsigned long *dirty = NULL, *unsynced = NULL;
+	unsigned long *dirty = NULL, *unsynced = NULL, *grown = NULL;
 	struct qcow2_err err;
 	__be64 *table = NULL;
 	u8 *block = NULL;
@@ -632,8 +639,9 @@ static int grow_reftable(struct qcow2_dev *q, u64 c)
 	dirty = qcow2_piece_map(n);
 	unsynced = qcow2_piece_map(n);
 	block = qcow2_buf_alloc(rb_size, GFP_KERNEL);
+	grown = bitmap_zalloc(n, GFP_KERNEL);
 	ret = -ENOMEM;
-	if (!table || !dirty || !unsynced || !block)
+	if (!table || !dirty || !unsynced || !block || !grown)
 		goto out;
 	memset(table, 0, n * 8);
 	memcpy(table, q->reftable, q->reft_entries * 8);
@@ -655,6 +663,11 @@ static int grow_reftable(struct qcow2_dev *q, u64 c)
 	if (ret)
 		goto out;
 
+	if (q->may_free) {
+		bitmap_copy(grown, q->may_free, q->may_free_bits);
+		swap(q->may_free, grown);
+		q->may_free_bits = n;
+	}
 	swap(q->reftable, table);
 	swap(q->reft_dirty, dirty);
 	swap(q->reft_unsynced, unsynced);
@@ -684,8 +697,174 @@ out:
 	kvfree(table);
 	bitmap_free(dirty);
 	bitmap_free(unsynced);
+	bitmap_free(grown);
 	kvfree(block);
 	return ret;
+}
+
+/*
+ * Cluster reuse. Clusters free inside the file (refcount 0 below
+ * alloc_next: freed by discards while attached, or holes the image had)
+ * are handed out before the file grows. A bitmap with one bit per refcount
+ * block says which blocks may still count free clusters; at attach every
+ * block's bit is set and nothing is read: the allocator reads a block when
+ * it gets to it, at most QCOW2_REUSE_SCAN blocks per allocation, and
+ * clears the bit of a block with nothing free left. So the first
+ * allocations after attach read the refcount blocks once, a few at a time
+ * (an image of 1 TiB in 64 KiB clusters with 16-bit refcounts has 512),
+ * and the bitmap costs one bit per refcount table entry.
+ *
+ * A run of free clusters found is punched before it is handed out: it
+ * then reads as zeros, as the end of the file does, so a first write may
+ * publish it before its data lands (alloc_fresh() in io.c), and the bytes
+ * a partial write leaves out read zeros, never what the cluster held. So
+ * reuse needs a file that can punch holes; one punch that fails turns it
+ * off until detach.
+ *
+ * A cluster a discard freed may still be the target of a request that
+ * looked its mapping up before the discard changed it: a write landing
+ * after the punch would put stale data into the cluster's next user. Such
+ * clusters are reused only once every request that could have seen the
+ * old mapping has completed (reuse_settled()); until then the allocator
+ * takes clusters from the end, never waiting.
+ */
+#define QCOW2_REUSE_SCAN	2
+
+int qcow2_reuse_init(struct qcow2_dev *q)
+{
+	q->may_free = bitmap_zalloc(max_t(u64, q->reft_entries, 1), GFP_KERNEL);
+	if (!q->may_free)
+		return -ENOMEM;
+	q->may_free_bits = q->reft_entries;
+	bitmap_fill(q->may_free, q->may_free_bits);
+	q->reuse_next = 1;	/* cluster 0 is the header's */
+	return 0;
+}
+
+/*
+ * Whether every request that could have looked up a mapping that a
+ * discard has since removed has completed. The L2 entries changed (under
+ * meta_lock) before the clusters were freed; a request counts itself in
+ * io_active[] and then (full barrier) looks mappings up. So when, after
+ * the flip and a full barrier, the old epoch's count reads zero, every
+ * request that counted itself in it has completed, and every request
+ * whose count this missed will find the new entries. The flip waits
+ * until the other epoch is empty, so that no request counted there long
+ * ago is forgotten.
+ */
+static bool reuse_settled(struct qcow2_dev *q)
+{
+	if (q->settling) {
+		smp_mb();
+		if (atomic_read(&q->io_active[q->settle_ep]))
+			return false;
+		q->settling = false;
+	}
+	if (!q->unsettled)
+		return true;
+	smp_mb();	/* the entries changed before the counts are read */
+	if (atomic_read(&q->io_active[!q->io_epoch]))
+		return false;
+	q->settle_ep = q->io_epoch;
+	WRITE_ONCE(q->io_epoch, !q->io_epoch);
+	q->unsettled = false;
+	smp_mb();	/* the flip before the old epoch's count */
+	if (atomic_read(&q->io_active[q->settle_ep])) {
+		q->settling = true;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Find the next run of free clusters below alloc_next and punch it: the
+ * allocator's window. Looks at QCOW2_REUSE_SCAN refcount blocks at most.
+ */
+static bool reuse_find(struct qcow2_dev *q)
+{
+	u64 end = min(q->alloc_next, (u64)i_size_read(file_inode(q->file)) >>
+		      q->cluster_bits), r, off, c, first, last, top;
+	struct qcow2_cache_entry *e;
+	unsigned int budget = QCOW2_REUSE_SCAN;
+	int ret;
+
+	if (!q->can_unmap || q->reuse_off || !q->may_free ||
+	    q->reuse_next >= end || !reuse_settled(q))
+		return false;
+	top = min(q->may_free_bits, ((end - 1) >> q->rb_bits) + 1);
+	while (budget && q->reuse_next < end) {
+		r = find_next_bit(q->may_free, top, q->reuse_next >> q->rb_bits);
+		if (r >= top) {
+			q->reuse_next = end;
+			break;
+		}
+		first = max(q->reuse_next, r << q->rb_bits);
+		last = min(end, (r + 1) << q->rb_bits);
+		q->reuse_next = last;
+		off = be64_to_cpu(q->reftable[r]) & QCOW2_REFT_OFFSET_MASK;
+		if (!off) {
+			/* No block: nothing there was ever allocated. */
+			__clear_bit(r, q->may_free);
+			continue;
+		}
+		budget--;
+		if (qcow2_cache_get(&q->rbc, off, true, 0, &e))
+			return false;
+		for (c = first; c < last; c++)
+			if (!qcow2_refcount_get(e->data, q->h.refcount_order,
+						c & ((1ULL << q->rb_bits) - 1)) &&
+			    !qcow2_overlaps_meta(q, c << q->cluster_bits))
+				break;
+		first = c;
+		for (; c < last; c++)
+			if (qcow2_refcount_get(e->data, q->h.refcount_order,
+					       c & ((1ULL << q->rb_bits) - 1)) ||
+			    qcow2_overlaps_meta(q, c << q->cluster_bits))
+				break;
+		qcow2_cache_put(&q->rbc, e);
+		if (first == last) {
+			__clear_bit(r, q->may_free);
+			continue;
+		}
+		/* The rest of the block is looked at again after this run. */
+		q->reuse_next = c;
+		ret = qcow2_file_punch(q, first << q->cluster_bits,
+				       (c - first) << q->cluster_bits);
+		if (ret) {
+			pr_warn_ratelimited("qcow2%d: cannot punch free clusters at 0x%llx (%d): new clusters come from the end of the image from now on\n",
+					    q->index, first << q->cluster_bits, ret);
+			q->reuse_off = true;
+			return false;
+		}
+		q->win_next = first;
+		q->win_end = c;
+		return true;
+	}
+	return false;
+}
+
+/* Up to @n clusters of the window, refcount 1 each. */
+static long reuse_take(struct qcow2_dev *q, u64 n, u64 *offset)
+{
+	u64 c = q->win_next, r = c >> q->rb_bits, off, i;
+	struct qcow2_cache_entry *e;
+	int ret;
+
+	n = min(n, q->win_end - c);
+	off = be64_to_cpu(q->reftable[r]) & QCOW2_REFT_OFFSET_MASK;
+	ret = qcow2_cache_get(&q->rbc, off, true, 0, &e);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++)
+		qcow2_refcount_set(e->data, q->h.refcount_order,
+				   (c + i) & ((1ULL << q->rb_bits) - 1), 1);
+	qcow2_cache_mark_dirty(&q->rbc, e);
+	qcow2_cache_put(&q->rbc, e);
+	q->win_next = c + n;
+	atomic64_add(n, &q->stats.alloc_clusters);
+	atomic64_add(n, &q->stats.reused);
+	*offset = c << q->cluster_bits;
+	return n;
 }
 
 /**
@@ -705,6 +884,8 @@ long qcow2_alloc_clusters(struct qcow2_dev *q, u64 n, u64 *offset)
 	int ret;
 
 	lockdep_assert_held(&q->meta_lock);
+	if (q->win_next < q->win_end || reuse_find(q))
+		return reuse_take(q, n, offset);
 	for (;;) {
 		c = q->alloc_next;
 		if ((c + n) << q->cluster_bits >= QCOW2_MAX_HOST_OFFSET)

@@ -139,7 +139,7 @@ struct qcow2_stats {
 	atomic64_t reads, writes, read_bytes, write_bytes, flushes, errors;
 	atomic64_t alloc_clusters, cow_clusters, metadata_writes;
 	atomic64_t decompressed, ccache_hits;
-	atomic64_t discarded, freed;
+	atomic64_t discarded, freed, reused;
 };
 
 struct qcow2_ccache;
@@ -227,6 +227,30 @@ struct qcow2_dev {
 	unsigned int npending;
 	bool can_unmap;		/* discard, write zeroes: holes can be punched */
 	struct delayed_work free_work;	/* drops what discards freed */
+
+	/*
+	 * Reuse of free clusters (meta.c), under meta_lock: refcount blocks
+	 * (by refcount table index) that may count free clusters below
+	 * @alloc_next, where to look next, and the run of free clusters
+	 * found and punched, handed out before anything else.
+	 */
+	unsigned long *may_free;
+	u64 may_free_bits;
+	u64 reuse_next;
+	u64 win_next, win_end;
+	bool reuse_off;		/* a punch failed: no reuse from then on */
+	/*
+	 * Requests that may have looked up a mapping, counted per epoch from
+	 * before their first lookup until they complete (io.c). A cluster a
+	 * discard freed is reused only once every request that could still
+	 * reach it has completed: after an epoch flip, when the old epoch's
+	 * count drops to zero (reuse_settled()). Never waited for.
+	 */
+	atomic_t io_active[2];
+	unsigned int io_epoch;
+	unsigned int settle_ep;
+	bool unsettled;		/* clusters freed since the last flip */
+	bool settling;		/* ... and the flip's old epoch not empty yet */
 	struct qcow2_meta_map meta;	/* metadata at attach */
 	unsigned long corrupt;	/* bit 0: found corrupt, writes refused */
 
@@ -288,6 +312,7 @@ struct qcow2_cmd {
 	atomic_t pending;
 	int error;
 	bool fua_done;
+	int epoch;		/* counted in io_active[epoch], or -1 */
 	bool nowait;		/* sent by the queue's worker, IOCB_NOWAIT */
 	bool retry;		/* ... and the file would have blocked */
 };
@@ -399,6 +424,7 @@ int qcow2_flush_metadata(struct qcow2_dev *q);
 int qcow2_flush(struct qcow2_dev *q);
 void qcow2_trim_reserve(struct qcow2_dev *q);
 void qcow2_free_work(struct work_struct *work);
+int qcow2_reuse_init(struct qcow2_dev *q);
 void qcow2_free_soon(struct qcow2_dev *q);
 int qcow2_refcount_update(struct qcow2_dev *q, u64 cluster, s64 delta);
 int qcow2_free_later(struct qcow2_dev *q, u64 offset);

@@ -516,6 +516,78 @@ snapshot() {
 	info "ok: discard over a snapshot (${SECONDS}s)"
 }
 
+# end_offset IMAGE: qemu-img check's "Image end offset": the end of the
+# last cluster with a refcount.
+end_offset() {
+	qemu-img check "$1" 2>&1 | sed -n 's/^Image end offset: //p'
+}
+
+# Freed clusters are handed out again before the file grows: after a
+# discard, in the same attach (once no request that could reach them is
+# left) and after a re-attach, and holes qemu-img left. A reused cluster
+# is punched first: the bytes around a partial write read zeros, never
+# what the cluster held.
+reuse() {
+	local img=$dir/re.qcow2 raw=$dir/re.raw size=$((64 * MiB)) dev e1 e2 k b
+	rm -f "$img" "$raw"
+	"$QCOW2CTL" create "$img" $size > /dev/null || return 1
+	truncate -s $size "$raw"
+	dev=$(attach "$img") || return 1
+	put "$dev" 0 $((32 * MiB)) && put "$raw" 0 $((32 * MiB)) && dev_fsync "$dev" ||
+		return 1
+	blkdiscard -o 0 -l $((16 * MiB)) "$dev" && fallocate -p -o 0 -l $((16 * MiB)) "$raw" ||
+		{ echo "blkdiscard failed"; return 1; }
+	dev_fsync "$dev" || return 1
+	# The first allocation after the frees still counts itself among the
+	# requests that could reach them, and takes a cluster from the end.
+	put "$dev" $((56 * MiB)) $cs && put "$raw" $((56 * MiB)) $cs || return 1
+	b=$(attr "$dev" reused_clusters)
+	# Partial writes into clusters that will be reused: 4 KiB at 12 KiB
+	# into clusters 600, 610 and 620 of the device (below the 8 MiB next).
+	for k in 600 610 620; do
+		put "$dev" $((k * cs + 12288)) 4096 $((k * 4096)) &&
+			put "$raw" $((k * cs + 12288)) 4096 $((k * 4096)) || return 1
+	done
+	put "$dev" $((40 * MiB)) $((8 * MiB)) $MiB && put "$raw" $((40 * MiB)) $((8 * MiB)) $MiB ||
+		return 1
+	dev_fsync "$dev" || return 1
+	k=$(($(attr "$dev" reused_clusters) - b))
+	[ $k = 131 ] || { echo "writes after a discard reused $k clusters, not 131"; return 1; }
+	same "$dev" "$raw" "writes into reused clusters (zeros around partial ones)" || return 1
+	"$QCOW2CTL" detach "$dev" || return 1
+	e1=$(end_offset "$img")
+	# After a re-attach: the rest of the discarded 16 MiB.
+	dev=$(attach "$img") || return 1
+	put "$dev" $((48 * MiB)) $((16 * MiB)) && put "$raw" $((48 * MiB)) $((16 * MiB)) ||
+		return 1
+	dev_fsync "$dev" || return 1
+	k=$(attr "$dev" reused_clusters)
+	[ "$k" -ge 100 ] || { echo "writes after a re-attach reused $k clusters"; return 1; }
+	detach_check "$dev" "$img" "$raw" "reuse" || return 1
+	e2=$(end_offset "$img")
+	[ "$e2" -le $((e1 + 16 * MiB - 100 * cs)) ] ||
+		{ echo "the image grew from $e1 to $e2 bytes: freed clusters were not reused"; return 1; }
+
+	# Holes qemu-img made.
+	rm -f "$img"
+	qemu-img create -q -f qcow2 "$img" $size || return 1
+	qemu-io -c "write -P 7 0 32M" -c "discard 0 16M" "$img" > /dev/null || return 1
+	e1=$(end_offset "$img")
+	dev=$(attach "$img") || return 1
+	put "$dev" $((32 * MiB)) $((16 * MiB)) || return 1
+	dev_fsync "$dev" || return 1
+	k=$(attr "$dev" reused_clusters)
+	[ "$k" = 256 ] || { echo "16 MiB over qemu-img's holes reused $k clusters, not 256"; return 1; }
+	"$QCOW2CTL" detach "$dev" || return 1
+	check_image "$img" || return 1
+	e2=$(end_offset "$img")
+	[ "$e2" = "$e1" ] || { echo "the image grew from $e1 to $e2 over qemu-img's holes"; return 1; }
+	qemu-io -c "read -P 7 16M 16M" "$img" | grep -q '^read' &&
+		! qemu-io -c "read -P 7 16M 16M" "$img" | grep -q 'Pattern verification failed' ||
+		{ echo "data qemu-img wrote changed"; return 1; }
+	info "ok: freed clusters reused (${SECONDS}s)"
+}
+
 # Read-only: neither advertised, and every way in is refused.
 read_only() {
 	local img=$dir/r.qcow2 raw=$dir/r.raw size=$((16 * MiB)) dev
@@ -652,6 +724,7 @@ else
 	info "note: fio not installed: its trim workloads did not run"
 fi
 run snapshot
+run reuse
 run read_only
 
 [ $failed = 0 ] || fail "discard and write-zeroes"

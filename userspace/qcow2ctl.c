@@ -1455,6 +1455,7 @@ static void print_device(const struct device_info *d, bool json)
 		if (d->discard) {
 			TEXT(discarded_clusters)
 			TEXT(freed_clusters)
+			TEXT(reused_clusters)
 		}
 		return;
 	}
@@ -1476,6 +1477,7 @@ static void print_device(const struct device_info *d, bool json)
 	if (d->discard) {
 		JSON(discarded_clusters)
 		JSON(freed_clusters)
+		JSON(reused_clusters)
 	}
 	printf("}\n");
 #undef FIELDS

@@ -58,8 +58,9 @@
 #define QCOW2_FEATURE_LEVEL_STATE	(1ULL << 4)
 /*
  * Devices take discard and write-zeroes requests where the image file can
- * punch holes (%QCOW2_STATE_DISCARD); struct qcow2_status reports
- * discarded_clusters and freed_clusters.
+ * punch holes (%QCOW2_STATE_DISCARD), and reuse free clusters; struct
+ * qcow2_status reports discarded_clusters, freed_clusters and
+ * reused_clusters.
  */
 #define QCOW2_FEATURE_DISCARD	(1ULL << 5)
 #define QCOW2_FEATURES_ALL	(QCOW2_FEATURE_CREATE | QCOW2_FEATURE_ATTACH | \
@@ -299,6 +300,8 @@ struct qcow2_detach {
  * @freed_clusters: out: host clusters whose last reference went (by a
  *	discard, a write of zeros or a copy-on-write): given back, and punched
  *	out of the image file when it can (modules with %QCOW2_FEATURE_DISCARD).
+ * @reused_clusters: out: free clusters inside the image file handed out
+ *	again (modules with %QCOW2_FEATURE_DISCARD).
  * @reserved: out: zero.
  * @path: out: path of the image file, NUL-terminated (as d_path() has it:
  *	" (deleted)" appended when it was unlinked).
@@ -335,7 +338,8 @@ struct qcow2_status {
 	__u64 decompressed_hits;
 	__u64 discarded_clusters;
 	__u64 freed_clusters;
-	__u64 reserved[3];
+	__u64 reused_clusters;
+	__u64 reserved[2];
 	char path[QCOW2_PATH_MAX];
 };
 
