@@ -755,7 +755,7 @@ int qcow2_reuse_init(struct qcow2_dev *q)
 static bool reuse_settled(struct qcow2_dev *q)
 {
 	if (q->settling) {
-		smp_mb();
+		smp_mb();	/* pairs with cmd_exit()'s, after the I/O */
 		if (atomic_read(&q->io_active[q->settle_ep]))
 			return false;
 		q->settling = false;
