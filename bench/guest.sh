@@ -8,6 +8,8 @@
 #   fio STATE WORKLOAD TARGET RUN IOPS MiB/s
 #   cfio TYPE WORKLOAD TARGET RUN IOPS MiB/s   (compressed images)
 #   chfio chain WORKLOAD TARGET RUN IOPS MiB/s (a 3-level backing chain)
+#   dtime WHAT TARGET RUN SECONDS                (discard: fstrim, blkdiscard)
+#   dfio reuse WORKLOAD TARGET RUN IOPS MiB/s    (writes after a discard)
 #   create SIZE TOOL RUN SECONDS
 #   mem WHAT TARGET BYTES
 #   info KEY VALUE
@@ -34,9 +36,18 @@
 # new empty overlay on top of the three levels, made anew for each job, so
 # each write copies its cluster from below.
 #
+# Discard (part "discard"), on a device of BENCH_SIZE over a fresh image
+# (loop: a sparse raw file, which loop punches; qemu-nbd with
+# --discard=unmap): fstrim of an ext4 file system from which BENCH_DFILES
+# (2000) files of 256 KiB were deleted; blkdiscard of the whole device with
+# 1 GiB written; and 4 KiB random writes (queue depth 32, one pass) over
+# 1 GiB that was written and then discarded, so that every write takes a
+# cluster the discard freed. Each time includes a flush afterwards: that is
+# when the driver gives the clusters back.
+#
 # BENCH_RUNS (3), BENCH_RUNTIME (seconds per fio job, 3), BENCH_SIZE (8G),
 # BENCH_STATES, BENCH_WORKLOADS, BENCH_TARGETS and BENCH_PARTS ("fio create
-# mem compressed chain") narrow a run down. BENCH_PARTS=profile runs the first state,
+# mem compressed chain discard") narrow a run down. BENCH_PARTS=profile runs the first state,
 # workload and target under "perf record -a -g" and prints where the time
 # went (the kernel's symbols and the driver's, by self time and by caller).
 . "$(dirname "$0")/../selftests/lib.sh"
@@ -46,7 +57,8 @@ runtime=${BENCH_RUNTIME:-3}
 size=${BENCH_SIZE:-8G}
 states=${BENCH_STATES:-fresh prealloc full}
 targets=${BENCH_TARGETS:-loop qcow2 nbd}
-parts=${BENCH_PARTS:-fio create mem compressed chain}
+parts=${BENCH_PARTS:-fio create mem compressed chain discard}
+dfiles=${BENCH_DFILES:-2000}
 csize=${BENCH_CSIZE:-512M}
 chsize=${BENCH_CHSIZE:-1G}
 out=${BENCH_OUT:-/run/qcow2-out/bench.tsv}
@@ -119,7 +131,8 @@ start() {
 		;;
 	nbd)
 		qemu-nbd --cache=none --aio=native -f qcow2 --pid-file="$nbdpid" \
-			-c /dev/nbd0 "$2" || fail "qemu-nbd -c $2"
+			${NBD_DISCARD:+--discard=unmap} -c /dev/nbd0 "$2" ||
+			fail "qemu-nbd -c $2"
 		for i in $(seq 100); do
 			[ "$(cat /sys/block/nbd0/size)" != 0 ] && break
 			sleep 0.1
@@ -405,6 +418,56 @@ run_chain() {
 	rm -f "$dir"/ch*.qcow2 "$flat"
 }
 
+# seconds COMMAND...: run it, then flush the device; print the seconds.
+seconds() {
+	local t0=$EPOCHREALTIME
+	"$@" > /dev/null || fail "$*"
+	sync "$DEV" || fail "flush $DEV"
+	echo "$EPOCHREALTIME $t0" | awk '{ printf "%.2f", $1 - $2 }'
+}
+
+run_discard() {
+	local r t k res mnt=$dir/dmnt one=$dir/one
+	local NBD_DISCARD=1
+	mkdir -p "$mnt"
+	head -c 256K /dev/urandom > "$one"
+	for r in $(seq "$runs"); do
+		for t in loop qcow2 nbd; do
+			image fresh $t
+			start $t "$IMG"
+			mkfs.ext4 -q -E nodiscard "$DEV" || fail "mkfs.ext4 on $t"
+			mount "$DEV" "$mnt" || fail "mount $t"
+			mkdir "$mnt/d"
+			for k in $(seq "$dfiles"); do
+				cp "$one" "$mnt/d/$k"
+			done
+			sync
+			rm -r "$mnt/d"
+			sync
+			res=$(seconds fstrim "$mnt")
+			emit dtime fstrim $t "$r" "$res"
+			info "fstrim $t run $r: $res s"
+			umount "$mnt" || fail "umount $t"
+			fio_job "$DEV" write-1m-qd8 0 1G > /dev/null
+			res=$(seconds blkdiscard "$DEV")
+			emit dtime blkdiscard $t "$r" "$res"
+			info "blkdiscard $t run $r: $res s"
+			fio_job "$DEV" write-1m-qd8 0 1G > /dev/null
+			sync "$DEV"
+			blkdiscard -o 0 -l 1G "$DEV" || fail "blkdiscard 1G $t"
+			sync "$DEV"
+			res=$(fio_job "$DEV" randwrite-4k-qd32 0 1G)
+			[ -n "$res" ] || fail "fio reuse $t"
+			emit dfio reuse randwrite-4k-qd32 $t "$r" ${res}
+			info "reuse randwrite-4k-qd32 $t run $r: $res"
+			stop $t
+			[ $t != loop ] && { check_image "$IMG" || fail "$IMG after the discard benchmark"; }
+			rm -f "$IMG"
+		done
+	done
+	emit info dfiles "$dfiles"
+}
+
 run_profile() {
 	local state=${states%% *} w=${workloads%% *} t=${targets%% *} tb=1
 	local data=$dir/perf.data
@@ -433,6 +496,7 @@ for p in $parts; do
 	mem) run_mem ;;
 	compressed) run_compressed ;;
 	chain) run_chain ;;
+	discard) run_discard ;;
 	*) fail "unknown part $p" ;;
 	esac
 done

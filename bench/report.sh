@@ -197,6 +197,38 @@ if grep -q '^chfio' "$raw"; then
 	done
 fi
 
+if grep -q '^dtime' "$raw"; then
+	# Medians of the times and of the reuse rows.
+	awk -F'\t' '$1 == "dtime" { print $2, $3, $5 } $1 == "dfio" { print $2, $4, $6 }' "$raw" |
+		sort -k1,1 -k2,2 -k3,3g |
+		awk '{ k = $1 " " $2; n[k]++; v[k, n[k]] = $3 }
+		     END { for (k in n) print k, v[k, int((n[k] + 1) / 2)] }' > "$tmp/dmed"
+	dfig() { awk -v w="$1" -v t="$2" '$1 == w && $2 == t { print $3 }' "$tmp/dmed"; }
+	{
+		echo
+		echo "## Discard and reuse"
+		echo
+		echo "A device of $(infos size) over a fresh image (loop: a sparse raw file; qemu-nbd with --discard=unmap)."
+		echo "fstrim: ext4, $(infos dfiles) files of 256 KiB written and deleted, then fstrim and a flush. blkdiscard: the"
+		echo "whole device with 1 GiB written, then a flush. reuse: 4 KiB random writes, queue depth 32, one pass"
+		echo "over 1 GiB that was written and discarded (every write takes a freed cluster). Times: lower is better."
+		echo
+		echo "| what | loop | /dev/qcow2N | qemu-nbd | qcow2 vs nbd | qcow2 vs loop |"
+		echo "|---|---|---|---|---|---|"
+	} >> "$md"
+	for w in fstrim blkdiscard reuse; do
+		l=$(dfig $w loop) q=$(dfig $w qcow2) n=$(dfig $w nbd)
+		[ -n "$q" ] || continue
+		# Times: speed-up is the other's time over ours; IOPS: ours over theirs.
+		awk -v w=$w -v l="$l" -v q="$q" -v n="$n" '
+		function show(x) { return x == "" ? "-" : (w == "reuse" ? sprintf("%.0f IOPS", x) : sprintf("%.2f s", x)) }
+		function ratio(a, b) { if (a == "" || b == "" || a == 0 || b == 0) return "-"
+			return sprintf("%.2fx", w == "reuse" ? a / b : b / a) }
+		BEGIN { printf "| %s | %s | %s | %s | %s | %s |\n", w == "reuse" ? "reuse randwrite-4k-qd32" : w,
+			show(l), show(q), show(n), ratio(q, n), ratio(q, l) }' >> "$md"
+	done
+fi
+
 if [ -r "$here/notes.md" ]; then
 	{ echo; cat "$here/notes.md"; } >> "$md"
 fi

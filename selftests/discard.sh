@@ -156,7 +156,7 @@ run() {
 # unmap (fallocate --punch-hole on the device) and discard free them, and
 # a discard of the whole device frees every host cluster left.
 whole_clusters() {
-	local img=$dir/w.qcow2 raw=$dir/w.raw size=$((64 * MiB)) dev b
+	local img=$dir/w.qcow2 raw=$dir/w.raw size=$((64 * MiB)) dev b out k
 	rm -f "$img" "$raw"
 	"$QCOW2CTL" create "$img" $size > /dev/null || return 1
 	truncate -s $size "$raw"
@@ -230,6 +230,19 @@ whole_clusters() {
 	detach_check "$dev" "$img" "$raw" "discard of the whole device" || return 1
 	map_is "$img" 0 $((16 * MiB)) zero &&
 		map_is "$img" $((16 * MiB)) $((48 * MiB)) unallocated || return 1
+	# qcow2ctl info says the same as sysfs.
+	dev=$(attach "$img") || return 1
+	blkdiscard -o 0 -l $MiB "$dev" && dev_fsync "$dev" || return 1
+	out=$("$QCOW2CTL" info --json "$dev") || { echo "qcow2ctl info failed"; return 1; }
+	for k in discarded_clusters freed_clusters reused_clusters; do
+		[ "$(jq -r .$k <<< "$out")" = "$(attr "$dev" $k)" ] ||
+			{ echo "qcow2ctl info: $k $(jq -r .$k <<< "$out"), sysfs $(attr "$dev" $k)"; return 1; }
+	done
+	jq -r .state <<< "$out" | grep -qw discard ||
+		{ echo "qcow2ctl info: state $(jq -r .state <<< "$out") lacks discard"; return 1; }
+	"$QCOW2CTL" info "$dev" | grep -q '^discarded_clusters: [0-9]' ||
+		{ echo "qcow2ctl info prints no discarded_clusters"; return 1; }
+	"$QCOW2CTL" detach "$dev" || return 1
 	info "ok: whole clusters: blkdiscard -z, fallocate --punch-hole, blkdiscard (${SECONDS}s)"
 }
 
@@ -516,6 +529,53 @@ snapshot() {
 	info "ok: discard over a snapshot (${SECONDS}s)"
 }
 
+# mkfs.ext4 over old data: with -E nodiscard nothing is given back (its
+# journal is zeroed with write-zeroes that keep the clusters); by
+# default mkfs discards the whole device first, and the image gives back at
+# least 90 % of the data it held. Then a write of zeros through the file
+# system (fallocate -z inside a file, which ext4 may turn into zeroouts of
+# the device) reads zeros there and the file's data elsewhere.
+mkfs_zero() {
+	local img=$dir/m.qcow2 dev a0 a1 out k f
+	rm -f "$img"
+	"$QCOW2CTL" create "$img" $((512 * MiB)) > /dev/null || return 1
+	dev=$(attach "$img") || return 1
+	for k in 0 1 2 3; do
+		put "$dev" $((k * 64 * MiB)) $((64 * MiB)) 0 || return 1
+	done
+	dev_fsync "$dev" || return 1
+	since "$dev" || return 1
+	mkfs.ext4 -q -F -E nodiscard "$dev" || { echo "mkfs.ext4 -E nodiscard failed"; return 1; }
+	dev_fsync "$dev" || return 1
+	a0=$(alloc "$img")
+	# It still zeroes its journal, with REQ_NOUNMAP: nothing is freed.
+	rose "$dev" freed_clusters 0 "mkfs.ext4 -E nodiscard" || return 1
+	[ "$a0" -ge $((256 * MiB)) ] ||
+		{ echo "mkfs.ext4 -E nodiscard: the image holds only $a0 bytes"; return 1; }
+	mkfs.ext4 -q -F "$dev" || { echo "mkfs.ext4 failed"; return 1; }
+	dev_fsync "$dev" || return 1
+	a1=$(alloc "$img")
+	[ $((a0 - a1)) -ge $((256 * MiB * 9 / 10)) ] ||
+		{ echo "mkfs.ext4 (discarding) gave back $((a0 - a1)) of the 256 MiB written"; return 1; }
+	rose "$dev" freed_clusters ">=$((256 * MiB * 9 / 10 / cs))" "mkfs.ext4's discard" ||
+		return 1
+	mount "$dev" "$mnt" || { echo "mount after mkfs failed"; return 1; }
+	f=$mnt/z
+	head -c $((8 * MiB)) "$pat" > "$f" && sync || return 1
+	fallocate -z -o $MiB -l $((4 * MiB)) "$f" && sync ||
+		{ echo "fallocate -z in ext4 failed"; return 1; }
+	flush_ro "$dev" || return 1
+	echo 3 > /proc/sys/vm/drop_caches
+	cmp -n $MiB "$f" "$pat" && cmp -i $MiB -n $((4 * MiB)) "$f" /dev/zero &&
+		cmp -i $((5 * MiB)) -n $((3 * MiB)) "$f" "$pat" ||
+		{ echo "a file after fallocate -z of its middle reads wrong"; return 1; }
+	umount "$mnt" || return 1
+	out=$(e2fsck -fn "$dev" 2>&1) || { echo "e2fsck after fallocate -z: $out" | tail -n 20; return 1; }
+	"$QCOW2CTL" detach "$dev" || return 1
+	check_image "$img" || return 1
+	info "ok: mkfs.ext4 with and without discard, fallocate -z in ext4 (${SECONDS}s)"
+}
+
 # end_offset IMAGE: qemu-img check's "Image end offset": the end of the
 # last cluster with a refcount.
 end_offset() {
@@ -725,6 +785,7 @@ else
 fi
 run snapshot
 run reuse
+[ -n "$all" ] && run mkfs_zero
 run read_only
 
 [ $failed = 0 ] || fail "discard and write-zeroes"

@@ -5,8 +5,8 @@
  *
  *   replay_records write DEV JOURNAL --count N --span BYTES [--dm NAME]
  *                  [--min BYTES] [--max BYTES] [--align BYTES]
- *                  [--overwrite PERCENT] [--seed S]
- *                  [--no-sync | --sync-after-mark]
+ *                  [--overwrite PERCENT] [--discard K --cluster BYTES]
+ *                  [--seed S] [--no-sync | --sync-after-mark]
  *   replay_records verify RAW JOURNAL ACKED [--exact]
  *
  * "write" appends N records to DEV: record i is one direct write of whole
@@ -20,16 +20,20 @@
  * written before the record is) carries over from run to run: numbering
  * continues, and --overwrite makes that share of the records rewrite the
  * place of an earlier one (copy-on-write over a snapshot, rewrites of
- * allocated clusters). --no-sync acknowledges records that were never made
+ * allocated clusters). --discard K makes records 2, 2 + K, 2 + 2K... of the
+ * run discards (BLKDISCARD, then a flush) of the whole clusters (of --cluster
+ * bytes) around an earlier record: their sectors read zeros from then on,
+ * and the clusters they free are given back and reused by later records.
+ * --no-sync acknowledges records that were never made
  * durable, --sync-after-mark acknowledges each record before its flush
  * (as a driver that completed a flush early would): the tests of the test,
  * whose replay must find the records missing.
  *
  * "verify" checks a raw copy of the device's contents at a crash point
  * where records 1..ACKED were acknowledged: each sector holds what the last
- * acknowledged record wrote there, or zeros if none did; only record
- * ACKED+1, in flight at the crash, may have left its own sectors old or
- * new, sector by sector. Nothing else may be anywhere. --exact allows no
+ * acknowledged record wrote there, or zeros if none did or a discard came
+ * last; only record ACKED+1, in flight at the crash, may have left its own
+ * sectors old or new (zeros, for a discard), sector by sector. Nothing else may be anywhere. --exact allows no
  * record in flight (the state at a mark, or an internal snapshot taken
  * after record ACKED).
  */
@@ -39,6 +43,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <linux/dm-ioctl.h>
+#include <linux/fs.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -55,6 +60,7 @@
 struct record {
 	uint64_t off;
 	uint64_t len;
+	bool discard;
 };
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -93,40 +99,54 @@ static void fill_sector(void *buf, uint32_t rec, uint64_t sector)
 	memcpy(&p[1], &sector, sizeof(sector));
 }
 
-/* Records 1..n of a journal; records[0] is unused. */
-static struct record *load_journal(const char *path, uint32_t *n)
+/* Room for record @i in @r, of @cap entries. */
+static struct record *grow(struct record *r, uint32_t *cap, uint32_t i)
+{
+	if (i < *cap)
+		return r;
+	*cap = *cap ? *cap * 2 : 256;
+	r = realloc(r, *cap * sizeof(*r));
+	if (!r)
+		die("out of memory");
+	return r;
+}
+
+/*
+ * Records 1..n of a journal; records[0] is unused. *@cap: the entries
+ * the array has.
+ */
+static struct record *load_journal(const char *path, uint32_t *n,
+				   uint32_t *cap)
 {
 	struct record *r = NULL;
-	uint32_t cap = 0, i;
+	uint32_t i;
 	uint64_t off, len;
+	char kind;
 	FILE *f;
 
 	*n = 0;
+	*cap = 0;
 	f = fopen(path, "r");
 	if (!f) {
 		if (errno == ENOENT)
-			return calloc(1, sizeof(*r));
+			return grow(NULL, cap, 0);
 		die("%s: %s", path, strerror(errno));
 	}
-	while (fscanf(f, "%" SCNu32 " %" SCNu64 " %" SCNu64, &i, &off, &len) == 3) {
-		if (i != *n + 1 || off % SECTOR || len % SECTOR || !len)
+	while (fscanf(f, "%" SCNu32 " %" SCNu64 " %" SCNu64 " %c", &i, &off, &len,
+		      &kind) == 4) {
+		if (i != *n + 1 || off % SECTOR || len % SECTOR || !len ||
+		    (kind != 'w' && kind != 'd'))
 			die("%s: bad record line %" PRIu32, path, i);
-		if (i >= cap) {
-			cap = cap ? cap * 2 : 256;
-			r = realloc(r, cap * sizeof(*r));
-			if (!r)
-				die("out of memory");
-		}
+		r = grow(r, cap, i);
 		r[i].off = off;
 		r[i].len = len;
+		r[i].discard = kind == 'd';
 		*n = i;
 	}
 	if (!feof(f))
 		die("%s: unreadable line after record %" PRIu32, path, *n);
 	fclose(f);
-	if (!r)
-		r = calloc(1, sizeof(*r));
-	return r;
+	return grow(r, cap, 0);
 }
 
 /* "dmsetup message NAME 0 mark MARK", without a process per record. */
@@ -165,13 +185,16 @@ static void do_write(int argc, char **argv)
 		{ "max", required_argument, NULL, 'b' },
 		{ "align", required_argument, NULL, 'g' },
 		{ "overwrite", required_argument, NULL, 'o' },
+		{ "discard", required_argument, NULL, 'D' },
+		{ "cluster", required_argument, NULL, 'c' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "no-sync", no_argument, NULL, 'N' },
 		{ "sync-after-mark", no_argument, NULL, 'M' },
 		{ }
 	};
 	uint64_t span = 0, min = 4096, max = 65536, align = 4096, seed = 1, rnd;
-	uint32_t count = 0, overwrite = 0, n, i, first;
+	uint64_t cluster = 0;
+	uint32_t count = 0, overwrite = 0, discard = 0, n, i, first, cap;
 	const char *dm = NULL, *dev, *journal;
 	struct record *r;
 	int fd, fd_sync, opt, sync = 1, late = 0;
@@ -187,6 +210,8 @@ static void do_write(int argc, char **argv)
 		case 'b': max = strtoull(optarg, NULL, 0); break;
 		case 'g': align = strtoull(optarg, NULL, 0); break;
 		case 'o': overwrite = strtoul(optarg, NULL, 0); break;
+		case 'D': discard = strtoul(optarg, NULL, 0); break;
+		case 'c': cluster = strtoull(optarg, NULL, 0); break;
 		case 'S': seed = strtoull(optarg, NULL, 0); break;
 		case 'N': sync = 0; break;
 		case 'M': late = 1; break;
@@ -194,12 +219,13 @@ static void do_write(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 2 || !count || !align || align % SECTOR || min % align ||
-	    max % align || !min || min > max || span < max || span % align)
+	    max % align || !min || min > max || span < max || span % align ||
+	    (discard && (!cluster || cluster % SECTOR || span % cluster)))
 		die("usage: write DEV JOURNAL --count N --span BYTES (sizes in whole aligned sectors)");
 	dev = argv[optind];
 	journal = argv[optind + 1];
 
-	r = load_journal(journal, &n);
+	r = load_journal(journal, &n, &cap);
 	first = n + 1;
 	jf = fopen(journal, "a");
 	if (!jf)
@@ -213,8 +239,28 @@ static void do_write(int argc, char **argv)
 	rnd = seed ^ ((uint64_t)first << 32);
 
 	for (i = first; i < first + count; i++) {
-		uint64_t off, len, s;
+		uint64_t off, len, s, range[2];
+		bool dis = false;
 
+		if (discard && n && (i - first) % discard == 1) {
+			/* The whole clusters around an earlier record. */
+			const struct record *o = &r[1 + splitmix(&rnd) % n];
+
+			off = o->off / cluster * cluster;
+			len = (o->off + o->len + cluster - 1) / cluster * cluster - off;
+			fprintf(jf, "%" PRIu32 " %" PRIu64 " %" PRIu64 " d\n", i, off, len);
+			if (fflush(jf) || fsync(fileno(jf)))
+				die("%s: %s", journal, strerror(errno));
+			range[0] = off;
+			range[1] = len;
+			if (ioctl(fd, BLKDISCARD, range))
+				die("record %" PRIu32 ": discard of %" PRIu64 " at %" PRIu64 ": %s",
+				    i, len, off, strerror(errno));
+			if (sync && !late && fsync(fd))
+				die("record %" PRIu32 ": fsync: %s", i, strerror(errno));
+			dis = true;
+			goto ack;
+		}
 		len = min + splitmix(&rnd) % ((max - min) / align + 1) * align;
 		if (n && splitmix(&rnd) % 100 < overwrite) {
 			/* Over an earlier record, from its start. */
@@ -229,7 +275,7 @@ static void do_write(int argc, char **argv)
 		for (s = 0; s < len / SECTOR; s++)
 			fill_sector(buf + s * SECTOR, i, off / SECTOR + s);
 		/* The journal knows a record before the device does. */
-		fprintf(jf, "%" PRIu32 " %" PRIu64 " %" PRIu64 "\n", i, off, len);
+		fprintf(jf, "%" PRIu32 " %" PRIu64 " %" PRIu64 " w\n", i, off, len);
 		if (fflush(jf) || fsync(fileno(jf)))
 			die("%s: %s", journal, strerror(errno));
 
@@ -238,6 +284,13 @@ static void do_write(int argc, char **argv)
 			    len, off, strerror(errno));
 		if (sync && !late && !(i % 2) && fsync(fd))
 			die("record %" PRIu32 ": fsync: %s", i, strerror(errno));
+ack:
+		/* Later records of this run may rewrite or discard it. */
+		r = grow(r, &cap, i);
+		r[i].off = off;
+		r[i].len = len;
+		r[i].discard = dis;
+		n = i;
 		if (dm) {
 			char mark[24];
 
@@ -256,7 +309,7 @@ static void do_write(int argc, char **argv)
 static int do_verify(int argc, char **argv)
 {
 	uint64_t nsect, s, data, hole, size, errors = 0, checked = 0;
-	uint32_t n, acked, i, *owner;
+	uint32_t n, acked, i, *owner, cap;
 	const struct record *r, *fl = NULL;
 	unsigned char *seen;
 	char got[SECTOR], want[SECTOR], old[SECTOR];
@@ -265,7 +318,7 @@ static int do_verify(int argc, char **argv)
 
 	if (argc != 5 && !(argc == 6 && !strcmp(argv[5], "--exact")))
 		die("usage: verify RAW JOURNAL ACKED [--exact]");
-	r = load_journal(argv[3], &n);
+	r = load_journal(argv[3], &n, &cap);
 	acked = strtoul(argv[4], NULL, 0);
 	if (acked > n)
 		die("%" PRIu32 " records acknowledged, the journal has %" PRIu32, acked, n);
@@ -287,7 +340,7 @@ static int do_verify(int argc, char **argv)
 		if (i > acked)
 			continue;
 		for (s = r[i].off / SECTOR; s < (r[i].off + r[i].len) / SECTOR; s++)
-			owner[s] = i;
+			owner[s] = r[i].discard ? 0 : i;
 	}
 
 #define REPORT(...) do { if (errors++ < 10) printf(__VA_ARGS__); } while (0)
@@ -310,7 +363,9 @@ static int do_verify(int argc, char **argv)
 			if (!memcmp(got, old, SECTOR))
 				continue;
 			if (in_flight) {
-				fill_sector(want, acked + 1, s);
+				memset(want, 0, SECTOR);
+				if (!fl->discard)
+					fill_sector(want, acked + 1, s);
 				if (!memcmp(got, want, SECTOR))
 					continue;
 			}
@@ -331,8 +386,14 @@ static int do_verify(int argc, char **argv)
 			}
 		}
 	}
-	/* A hole reads zeros: only sectors no acknowledged record wrote. */
+	/*
+	 * A hole reads zeros: only sectors no acknowledged record wrote, or
+	 * that the discard in flight covers.
+	 */
 	for (s = 0; s < nsect; s++) {
+		if (fl && fl->discard && s >= fl->off / SECTOR &&
+		    s < (fl->off + fl->len) / SECTOR)
+			continue;
 		if (owner[s] && !(seen[s / 8] & (1 << (s % 8))))
 			REPORT("sector %" PRIu64 ": reads zeros (a hole); wanted record %" PRIu32 "\n",
 			       s, owner[s]);
