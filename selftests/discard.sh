@@ -751,12 +751,14 @@ modprobe -q xfs 2>/dev/null
 # with 256 MiB; "make check" runs everything in the 6.12 guest (xfs with
 # 256 MiB), and in the 6.1 and debug guests the cases that reach the
 # driver's request path and the kernel's discard and punch paths (ext4 with
-# fstrim over 256 MiB, whole clusters, unaligned requests, a snapshot,
-# read-only), not the oracle, version 2 and fio workloads over the same code.
+# fstrim over 256 MiB, 128 MiB in the debug guest; whole clusters,
+# unaligned requests, a snapshot, reuse, read-only), not the oracle,
+# version 2, fio and mkfs workloads over the same code.
 files=16 fio_size=$((64 * MiB)) all=1
 debug_kernel && files=4 fio_size=$((16 * MiB))
 if [ -z "${QCOW2_FULL:-}" ] && [ "${QCOW2_KIND:-}" != 6.12 ]; then
 	files=4 all=
+	debug_kernel && files=2
 fi
 run fs_trim ext4 fstrim $files
 if [ -n "$all" ]; then
