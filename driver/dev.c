@@ -1004,6 +1004,8 @@ static int qcow2_destroy(struct qcow2_dev *q, bool force)
 	del_gendisk(q->disk);
 	if (!q->read_only && !ret)
 		qcow2_trim_reserve(q);
+	/* No timer of it may fire into the workqueue about to go. */
+	cancel_delayed_work_sync(&q->free_work);
 	destroy_workqueue(q->wq);
 	put_disk(q->disk);
 	blk_mq_free_tag_set(&q->tag_set);

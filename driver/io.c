@@ -591,6 +591,17 @@ static u64 cached_compressed(struct qcow2_dev *q, u64 pos)
 	return e.entry & QCOW2_OFLAG_COMPRESSED ? e.entry : 0;
 }
 
+/*
+ * Whether metadata may change now: not on an image found corrupt, nor
+ * after a sync lost writes. Caller holds meta_lock.
+ */
+static int may_change(struct qcow2_dev *q)
+{
+	if (qcow2_is_corrupt(q))
+		return -EIO;
+	return READ_ONCE(q->wb_err);
+}
+
 static int write_slow(struct qcow2_dev *q, u64 pos, u64 len,
 		      struct iov_iter *iter, struct qcow2_ext *ext)
 {
@@ -614,10 +625,7 @@ static int write_slow(struct qcow2_dev *q, u64 pos, u64 len,
 	}
 
 	mutex_lock(&q->meta_lock);
-	ret = -EIO;
-	if (qcow2_is_corrupt(q))
-		goto out;
-	ret = READ_ONCE(q->wb_err);
+	ret = may_change(q);
 	if (ret)
 		goto out;
 	ret = qcow2_l2_for_write(q, l1i, &t);
@@ -1090,10 +1098,7 @@ static int unmap_table(struct qcow2_dev *q, u64 pos, u64 len,
 
 	*done = 0;
 	mutex_lock(&q->meta_lock);
-	ret = -EIO;
-	if (qcow2_is_corrupt(q))
-		goto out;
-	ret = READ_ONCE(q->wb_err);
+	ret = may_change(q);
 	if (ret)
 		goto out;
 	l2off = qcow2_l1e_offset(q, l1i);
