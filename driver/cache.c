@@ -329,7 +329,10 @@ int qcow2_cache_get_new(struct qcow2_cache *c, u64 offset,
 
 	lockdep_assert_held(&c->q->meta_lock);
 	spin_lock(&c->lock);
-	/* The allocator never hands out a cluster that holds a table. */
+	/*
+	 * The allocator hands out only free clusters, and a freed table
+	 * leaves the cache (qcow2_cache_forget()): one still here is in use.
+	 */
 	if (lookup(c, offset)) {
 		spin_unlock(&c->lock);
 		qcow2_set_corrupt(c->q, "new %s at 0x%llx is already cached",
@@ -347,6 +350,55 @@ int qcow2_cache_get_new(struct qcow2_cache *c, u64 offset,
 	}
 	*out = e;
 	return 0;
+}
+
+/* Drop @e if it is clean and unused; c->lock held. */
+static void forget_one(struct qcow2_cache *c, struct qcow2_cache_entry *e)
+{
+	if (e->pins || e->state != QCOW2_CE_VALID || e->dirty || e->unsynced)
+		return;
+	hlist_del_init(&e->hash);
+	e->state = QCOW2_CE_FREE;
+	e->offset = 0;
+	list_move(&e->lru, &c->lru);
+}
+
+/**
+ * qcow2_cache_forget - drop the tables cached in [@pos, @pos + @len)
+ * @c: the cache
+ * @pos: host offset of clusters just freed
+ * @len: bytes
+ *
+ * A table whose cluster was freed may be cached still, clean; when the
+ * cluster comes back as a new table, qcow2_cache_get_new() must not find
+ * it. An entry in use or dirty is left: its cluster cannot have been
+ * freed unless the image counts it wrong, which qcow2_cache_get_new()
+ * reports if the cluster is ever handed out again as a table.
+ * Caller holds meta_lock.
+ */
+void qcow2_cache_forget(struct qcow2_cache *c, u64 pos, u64 len)
+{
+	struct qcow2_cache_entry *e;
+	unsigned int i;
+	u64 off;
+
+	lockdep_assert_held(&c->q->meta_lock);
+	spin_lock(&c->lock);
+	if (len >> c->q->cluster_bits < c->nr) {
+		for (off = pos; off < pos + len; off += c->q->cluster_size) {
+			e = lookup(c, off);
+			if (e)
+				forget_one(c, e);
+		}
+	} else {
+		for (i = 0; i < c->nr; i++) {
+			e = &c->entries[i];
+			if (e->state == QCOW2_CE_VALID && e->offset >= pos &&
+			    e->offset - pos < len)
+				forget_one(c, e);
+		}
+	}
+	spin_unlock(&c->lock);
 }
 
 /*

@@ -320,9 +320,9 @@ static bool fresh(struct qcow2_dev *q, const struct qcow2_l2e *e, u64 pos)
  * First writes: give the run of fresh clusters from @pos new host clusters,
  * contiguous where the allocator can, and publish them at once, before the
  * data write is sent. A new cluster comes from the end of the file or
- * from a run of free clusters punched before it is handed out (meta.c),
- * so it reads as zeros until the data lands (the sync that puts the L2
- * table on disk covers the punch), and zeros is what the cluster read as
+ * from a run of free clusters that are holes in the file (meta.c), so it
+ * reads as zeros until the data lands (the sync that puts the L2 table on
+ * disk covers the punch that made the hole), and zeros is what the cluster read as
  * before (fresh()): a data write that fails, or a crash before it lands,
  * loses nothing the device had shown.
  */

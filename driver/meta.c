@@ -17,9 +17,9 @@
  * any two steps a crash leaves at most clusters with a refcount nothing
  * uses (leaks), never a used cluster counted as free.
  *
- * New clusters come from runs of free clusters inside the file, punched
- * first, or from the end of the image, so a cluster handed out reads as
- * zeros until written (reuse_find()). Clusters whose last reference goes
+ * New clusters come from runs of free clusters inside the file that are
+ * holes in it, or from the end of the image, so a cluster handed out reads
+ * as zeros until written (reuse_find()). Clusters whose last reference goes
  * are punched out of the file once their refcount dropped (drop_run()):
  * the L2 change that freed them is on disk by then, so no table names them.
  */
@@ -309,8 +309,9 @@ int qcow2_refcount_update(struct qcow2_dev *q, u64 cluster, s64 delta)
 /*
  * Clusters nothing uses any more, [@pos, @pos + @n clusters): punched out
  * of the file when it can, so that the space goes back to its file system
- * (the file's size stays). A punch that fails leaves the space allocated
- * and the image as consistent as before.
+ * (the file's size stays), and forgotten by the table caches. A punch that
+ * fails leaves the space allocated and the image as consistent as before;
+ * the clusters then hold data, and are not reused (reuse_find()).
  */
 static void give_back(struct qcow2_dev *q, u64 pos, u64 n)
 {
@@ -318,6 +319,8 @@ static void give_back(struct qcow2_dev *q, u64 pos, u64 n)
 	int ret;
 
 	atomic64_add(n, &q->stats.freed);
+	qcow2_cache_forget(&q->l2c, pos, n << q->cluster_bits);
+	qcow2_cache_forget(&q->rbc, pos, n << q->cluster_bits);
 	/* Reusable once no request that could reach them is left. */
 	for (r = c >> q->rb_bits; r <= (c + n - 1) >> q->rb_bits; r++)
 		if (r < q->may_free_bits)
@@ -358,6 +361,7 @@ static int drop_run(struct qcow2_dev *q, struct qcow2_free_run *r)
 		}
 		r->offset += q->cluster_size;
 		r->count--;
+		cond_resched();
 	}
 	if (holes)
 		give_back(q, hole, holes);
@@ -428,9 +432,10 @@ int qcow2_flush(struct qcow2_dev *q)
  * What discards and writes of zeros freed goes back to the file system
  * soon, without waiting for the next flush: a short while after the first
  * of a burst, the tables go to disk, the refcounts drop and the clusters
- * left unused are punched, for the whole burst at once (one sync, where a
- * flush after each discard would cost one per request: fstrim sends
- * thousands).
+ * left unused are punched, for the whole burst at once (one write-back
+ * and sync of the tables, where a flush after each discard would cost one
+ * per request: fstrim sends thousands). A burst that frees more than
+ * QCOW2_PENDING_FREE_MAX separate runs flushes each time the list fills.
  */
 #define QCOW2_FREE_DELAY	(HZ / 10)
 
@@ -569,9 +574,13 @@ static void note_allocated(struct qcow2_dev *q, u64 next)
 }
 
 /*
- * Clusters the allocator hands out lie past everything the image held at
- * attach, so they need no overlap check: no table this device did not
- * write may name them (qcow2_validate_l2()).
+ * Clusters the allocator takes from the end lie past everything the image
+ * held at attach, so they need no overlap check: no table this device did
+ * not write may name them (qcow2_validate_l2()). Free clusters it reuses
+ * are checked against the metadata the device knows (reuse_find()); a
+ * table that names a cluster its refcount calls free is the image's own
+ * inconsistency, which `qemu-img check` reports and QEMU would not see
+ * either.
  */
 
 /* A refcount block for range @r, placed at cluster @c inside it. */
@@ -708,18 +717,22 @@ out:
  * are handed out before the file grows. A bitmap with one bit per refcount
  * block says which blocks may still count free clusters; at attach every
  * block's bit is set and nothing is read: the allocator reads a block when
- * it gets to it, at most QCOW2_REUSE_SCAN blocks per allocation, and
- * clears the bit of a block with nothing free left. So the first
- * allocations after attach read the refcount blocks once, a few at a time
- * (an image of 1 TiB in 64 KiB clusters with 16-bit refcounts has 512),
- * and the bitmap costs one bit per refcount table entry.
+ * it gets to it, looking at no more than QCOW2_REUSE_SCAN blocks and
+ * QCOW2_REUSE_ENTRIES refcounts per allocation, and clears the bit of a
+ * block with nothing reusable left. So the first allocations after attach
+ * read the refcount blocks once, a few at a time (an image of 1 TiB in
+ * 64 KiB clusters with 16-bit refcounts has 512), and the bitmap costs one
+ * bit per refcount table entry.
  *
- * A run of free clusters found is punched before it is handed out: it
- * then reads as zeros, as the end of the file does, so a first write may
- * publish it before its data lands (alloc_fresh() in io.c), and the bytes
- * a partial write leaves out read zeros, never what the cluster held. So
- * reuse needs a file that can punch holes; one punch that fails turns it
- * off until detach.
+ * Only free clusters that are holes in the file are reused: they read as
+ * zeros, as the end of the file does, so a first write may publish one
+ * before its data lands (alloc_fresh() in io.c), and the bytes a partial
+ * write leaves out read zeros, never what the cluster held. Clusters this
+ * device frees are punched (give_back()); a free cluster that still holds
+ * data (a punch failed, or could not cover it: clusters smaller than the
+ * file system's block, or an image whose refcounts say free where a table
+ * still points) is left alone, never punched here: no data goes unless a
+ * discard said so.
  *
  * A cluster a discard freed may still be the target of a request that
  * looked its mapping up before the discard changed it: a write landing
@@ -729,6 +742,7 @@ out:
  * takes clusters from the end, never waiting.
  */
 #define QCOW2_REUSE_SCAN	2
+#define QCOW2_REUSE_ENTRIES	SZ_64K
 
 int qcow2_reuse_init(struct qcow2_dev *q)
 {
@@ -777,22 +791,63 @@ static bool reuse_settled(struct qcow2_dev *q)
 }
 
 /*
- * Find the next run of free clusters below alloc_next and punch it: the
- * allocator's window. Looks at QCOW2_REUSE_SCAN refcount blocks at most.
+ * The first cluster at or after @c, below @end, whose refcount is zero
+ * (@free) or not, skipping clusters that hold metadata the allocator must
+ * not hand out.
+ */
+static u64 next_free(struct qcow2_dev *q, const void *block, u64 c, u64 end,
+		     bool free)
+{
+	u64 mask = (1ULL << q->rb_bits) - 1;
+	bool is_free;
+
+	for (; c < end; c++) {
+		is_free = !qcow2_refcount_get(block, q->h.refcount_order,
+					      c & mask) &&
+			  !qcow2_overlaps_meta(q, c << q->cluster_bits);
+		if (is_free == free)
+			break;
+	}
+	return c;
+}
+
+/*
+ * Of the free clusters [@c, @end), how many from @c on are holes in the
+ * file; 0 when @c holds data, and *@skip is then the first cluster after
+ * that data. A file system that cannot tell says data.
+ */
+static u64 holes_at(struct qcow2_dev *q, u64 c, u64 end, u64 *skip)
+{
+	loff_t data, hole;
+
+	data = vfs_llseek(q->file, c << q->cluster_bits, SEEK_DATA);
+	if (data == -ENXIO)
+		return end - c;
+	if (data >= 0 && data >> q->cluster_bits > c)
+		return min_t(u64, data >> q->cluster_bits, end) - c;
+	hole = data < 0 ? data :
+	       vfs_llseek(q->file, c << q->cluster_bits, SEEK_HOLE);
+	*skip = hole < 0 ? end :
+		clamp_t(u64, DIV_ROUND_UP_ULL(hole, q->cluster_size), c + 1, end);
+	return 0;
+}
+
+/*
+ * Find the next run of free clusters below alloc_next that are holes in
+ * the file: the allocator's window.
  */
 static bool reuse_find(struct qcow2_dev *q)
 {
 	u64 end = min(q->alloc_next, (u64)i_size_read(file_inode(q->file)) >>
-		      q->cluster_bits), r, off, c, first, last, top;
+		      q->cluster_bits), r, off, c, first, last, stop, top, n;
+	u64 budget = QCOW2_REUSE_ENTRIES;
+	unsigned int rounds = QCOW2_REUSE_SCAN;
 	struct qcow2_cache_entry *e;
-	unsigned int budget = QCOW2_REUSE_SCAN;
-	int ret;
 
-	if (!q->can_unmap || q->reuse_off || !q->may_free ||
-	    q->reuse_next >= end || !reuse_settled(q))
+	if (!q->may_free || q->reuse_next >= end || !reuse_settled(q))
 		return false;
 	top = min(q->may_free_bits, ((end - 1) >> q->rb_bits) + 1);
-	while (budget && q->reuse_next < end) {
+	while (rounds && budget && q->reuse_next < end) {
 		r = find_next_bit(q->may_free, top, q->reuse_next >> q->rb_bits);
 		if (r >= top) {
 			q->reuse_next = end;
@@ -800,44 +855,34 @@ static bool reuse_find(struct qcow2_dev *q)
 		}
 		first = max(q->reuse_next, r << q->rb_bits);
 		last = min(end, (r + 1) << q->rb_bits);
-		q->reuse_next = last;
 		off = be64_to_cpu(q->reftable[r]) & QCOW2_REFT_OFFSET_MASK;
 		if (!off) {
 			/* No block: nothing there was ever allocated. */
 			__clear_bit(r, q->may_free);
+			q->reuse_next = last;
 			continue;
 		}
-		budget--;
+		rounds--;
+		stop = min(last, first + budget);
+		budget -= stop - first;
 		if (qcow2_cache_get(&q->rbc, off, true, 0, &e))
 			return false;
-		for (c = first; c < last; c++)
-			if (!qcow2_refcount_get(e->data, q->h.refcount_order,
-						c & ((1ULL << q->rb_bits) - 1)) &&
-			    !qcow2_overlaps_meta(q, c << q->cluster_bits))
-				break;
-		first = c;
-		for (; c < last; c++)
-			if (qcow2_refcount_get(e->data, q->h.refcount_order,
-					       c & ((1ULL << q->rb_bits) - 1)) ||
-			    qcow2_overlaps_meta(q, c << q->cluster_bits))
-				break;
+		first = next_free(q, e->data, first, stop, true);
+		c = next_free(q, e->data, first, stop, false);
 		qcow2_cache_put(&q->rbc, e);
-		if (first == last) {
-			__clear_bit(r, q->may_free);
+		if (first == stop) {
+			q->reuse_next = stop;
+			if (stop == last)
+				__clear_bit(r, q->may_free);
 			continue;
 		}
+		n = holes_at(q, first, c, &q->reuse_next);
+		if (!n)
+			continue;
 		/* The rest of the block is looked at again after this run. */
-		q->reuse_next = c;
-		ret = qcow2_file_punch(q, first << q->cluster_bits,
-				       (c - first) << q->cluster_bits);
-		if (ret) {
-			pr_warn_ratelimited("qcow2%d: cannot punch free clusters at 0x%llx (%d): new clusters come from the end of the image from now on\n",
-					    q->index, first << q->cluster_bits, ret);
-			q->reuse_off = true;
-			return false;
-		}
+		q->reuse_next = first + n;
 		q->win_next = first;
-		q->win_end = c;
+		q->win_end = first + n;
 		return true;
 	}
 	return false;

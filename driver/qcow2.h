@@ -232,13 +232,12 @@ struct qcow2_dev {
 	 * Reuse of free clusters (meta.c), under meta_lock: refcount blocks
 	 * (by refcount table index) that may count free clusters below
 	 * @alloc_next, where to look next, and the run of free clusters
-	 * found and punched, handed out before anything else.
+	 * found (holes in the file), handed out before anything else.
 	 */
 	unsigned long *may_free;
 	u64 may_free_bits;
 	u64 reuse_next;
 	u64 win_next, win_end;
-	bool reuse_off;		/* a punch failed: no reuse from then on */
 	/*
 	 * Requests that may have looked up a mapping, counted per epoch from
 	 * before their first lookup until they complete (io.c). A cluster a
@@ -380,6 +379,7 @@ int qcow2_cache_get(struct qcow2_cache *c, u64 offset, bool meta_locked,
 		    u64 arg, struct qcow2_cache_entry **out);
 int qcow2_cache_get_new(struct qcow2_cache *c, u64 offset,
 			struct qcow2_cache_entry **out);
+void qcow2_cache_forget(struct qcow2_cache *c, u64 pos, u64 len);
 void qcow2_cache_publish(struct qcow2_cache *c, struct qcow2_cache_entry *e);
 void qcow2_cache_put(struct qcow2_cache *c, struct qcow2_cache_entry *e);
 void qcow2_cache_mark_dirty(struct qcow2_cache *c, struct qcow2_cache_entry *e);

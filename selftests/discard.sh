@@ -125,17 +125,13 @@ detach_check() {
 		{ echo "$4: qemu-img compare: $out"; return 1; }
 }
 
-# flush_ro DEVICE: a flush (fsync(2)) through a read-only open, for a
-# device that is mounted: lib.sh's dev_fsync opens it for writing, which
-# a kernel booted with bdev_allow_write_mounted=0 refuses.
-flush_ro() {
-	python3 -c 'import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-try:
-    os.fsync(fd)
-except OSError as e:
-    print(e, file=sys.stderr)
-    sys.exit(1)' "$1"
+# discard_all DEVICE DISCARDED FREED WHAT: blkdiscard of the whole device
+# and a flush discard and free exactly DISCARDED and FREED clusters.
+discard_all() {
+	since "$1" || return 1
+	blkdiscard "$1" || { echo "$4: blkdiscard failed"; return 1; }
+	dev_fsync "$1" || return 1
+	rose "$1" discarded_clusters "$2" "$4" && rose "$1" freed_clusters "$3" "$4"
 }
 
 # After a failed case: nothing mounted, nothing attached.
@@ -217,12 +213,8 @@ whole_clusters() {
 	# All of it: the data clusters and the zero clusters that kept
 	# theirs (160 clusters) go; zero and unallocated ones stay as they are.
 	dev=$(attach "$img") || return 1
-	since "$dev" || return 1
 	b=$(alloc "$img")
-	blkdiscard "$dev" || { echo "blkdiscard of the whole device failed"; return 1; }
-	dev_fsync "$dev" || return 1
-	rose "$dev" discarded_clusters 160 "discard of the whole device" || return 1
-	rose "$dev" freed_clusters 160 "discard of the whole device" || return 1
+	discard_all "$dev" 160 160 "discard of the whole device" || return 1
 	shrank "$img" "$b" $((6 * MiB * 9 / 10)) "discard of the whole device" || return 1
 	rm "$raw"
 	truncate -s $size "$raw"
@@ -500,12 +492,8 @@ snapshot() {
 	cmp "$s1" "$raw" || { echo "snapshot s1 is not what was written"; return 1; }
 
 	dev=$(attach "$img") || return 1
-	since "$dev" || return 1
 	b=$(alloc "$img")
-	blkdiscard "$dev" || { echo "blkdiscard over a snapshot failed"; return 1; }
-	dev_fsync "$dev" || return 1
-	rose "$dev" discarded_clusters 128 "discard of 8 MiB a snapshot shares" || return 1
-	rose "$dev" freed_clusters 0 "every cluster is the snapshot's too" || return 1
+	discard_all "$dev" 128 0 "discard of 8 MiB whose clusters a snapshot shares" || return 1
 	[ "$(alloc "$img")" -ge "$b" ] ||
 		{ echo "the image file shrank: clusters a snapshot uses were punched"; return 1; }
 	rm "$raw"
@@ -564,7 +552,7 @@ mkfs_zero() {
 	head -c $((8 * MiB)) "$pat" > "$f" && sync || return 1
 	fallocate -z -o $MiB -l $((4 * MiB)) "$f" && sync ||
 		{ echo "fallocate -z in ext4 failed"; return 1; }
-	flush_ro "$dev" || return 1
+	dev_fsync "$dev" ro || return 1
 	echo 3 > /proc/sys/vm/drop_caches
 	cmp -n $MiB "$f" "$pat" && cmp -i $MiB -n $((4 * MiB)) "$f" /dev/zero &&
 		cmp -i $((5 * MiB)) -n $((3 * MiB)) "$f" "$pat" ||
@@ -584,9 +572,10 @@ end_offset() {
 
 # Freed clusters are handed out again before the file grows: after a
 # discard, in the same attach (once no request that could reach them is
-# left) and after a re-attach, and holes qemu-img left. A reused cluster
-# is punched first: the bytes around a partial write read zeros, never
-# what the cluster held.
+# left) and after a re-attach, and holes qemu-img left. Only free clusters
+# that are holes in the file are reused: the bytes around a partial write
+# read zeros, never what the cluster held, and a free cluster that still
+# holds data is left alone.
 reuse() {
 	local img=$dir/re.qcow2 raw=$dir/re.raw size=$((64 * MiB)) dev e1 e2 k b
 	rm -f "$img" "$raw"
@@ -600,8 +589,14 @@ reuse() {
 	dev_fsync "$dev" || return 1
 	# The first allocation after the frees still counts itself among the
 	# requests that could reach them, and takes a cluster from the end.
-	put "$dev" $((56 * MiB)) $cs && put "$raw" $((56 * MiB)) $cs || return 1
 	b=$(attr "$dev" reused_clusters)
+	put "$dev" $((56 * MiB)) $cs && put "$raw" $((56 * MiB)) $cs || return 1
+	k=$(($(attr "$dev" reused_clusters) - b))
+	[ $k = 0 ] || {
+		echo "the first write after a discard reused $k clusters, while a request" \
+		     "that could still reach them (itself) was in flight"
+		return 1
+	}
 	# Partial writes into clusters that will be reused: 4 KiB at 12 KiB
 	# into clusters 600, 610 and 620 of the device (below the 8 MiB next).
 	for k in 600 610 620; do
@@ -628,20 +623,32 @@ reuse() {
 	[ "$e2" -le $((e1 + 16 * MiB - 100 * cs)) ] ||
 		{ echo "the image grew from $e1 to $e2 bytes: freed clusters were not reused"; return 1; }
 
-	# Holes qemu-img made.
+	# Holes qemu-img made, and one free cluster that holds data (written
+	# into the file after qemu-img freed it): that one is never reused, so
+	# its bytes stay and the image grows by one cluster.
 	rm -f "$img"
 	qemu-img create -q -f qcow2 "$img" $size || return 1
-	qemu-io -c "write -P 7 0 32M" -c "discard 0 16M" "$img" > /dev/null || return 1
+	qemu-io -c "write -P 7 0 32M" "$img" > /dev/null || return 1
+	b=$(qemu-img map -f qcow2 --output=json "$img" |
+		jq '[.[] | select(.start <= 6553600 and .start + .length > 6553600)][0] | .offset + 6553600 - .start') ||
+		return 1
+	qemu-io -c "discard 0 16M" "$img" > /dev/null || return 1
+	head -c $cs "$pat" | dd of="$img" bs=$cs seek=$((b / cs)) conv=notrunc status=none ||
+		return 1
 	e1=$(end_offset "$img")
 	dev=$(attach "$img") || return 1
 	put "$dev" $((32 * MiB)) $((16 * MiB)) || return 1
 	dev_fsync "$dev" || return 1
 	k=$(attr "$dev" reused_clusters)
-	[ "$k" = 256 ] || { echo "16 MiB over qemu-img's holes reused $k clusters, not 256"; return 1; }
+	[ "$k" = 255 ] ||
+		{ echo "16 MiB over 256 holes and one free cluster with data reused $k, not 255"; return 1; }
 	"$QCOW2CTL" detach "$dev" || return 1
 	check_image "$img" || return 1
 	e2=$(end_offset "$img")
-	[ "$e2" = "$e1" ] || { echo "the image grew from $e1 to $e2 over qemu-img's holes"; return 1; }
+	[ "$e2" = $((e1 + cs)) ] ||
+		{ echo "the image grew from $e1 to $e2, not by one cluster"; return 1; }
+	cmp -s <(head -c $cs "$pat") <(dd if="$img" bs=$cs skip=$((b / cs)) count=1 status=none) ||
+		{ echo "the free cluster at $b that held data was reused or punched"; return 1; }
 	qemu-io -c "read -P 7 16M 16M" "$img" | grep -q '^read' &&
 		! qemu-io -c "read -P 7 16M 16M" "$img" | grep -q 'Pattern verification failed' ||
 		{ echo "data qemu-img wrote changed"; return 1; }
@@ -697,13 +704,13 @@ fs_trim() { # FS fstrim|online FILES
 	[ "$how" = online ] && opts=(-o discard)
 	mount -t "$fs" "${opts[@]}" "$dev" "$mnt" || { echo "mount $fs ${opts[*]} failed"; return 1; }
 	sync
-	flush_ro "$dev" || return 1
+	dev_fsync "$dev" ro || return 1
 	b0=$(alloc "$img")
 	for k in $(seq "$files"); do
 		cp "$pat" "$mnt/f$k" || { echo "writing to $fs failed"; return 1; }
 	done
 	sync
-	flush_ro "$dev" || return 1
+	dev_fsync "$dev" ro || return 1
 	b1=$(alloc "$img")
 	want=$((files * 64 * MiB))
 	[ $((b1 - b0)) -ge $((want * 9 / 10)) ] ||
@@ -719,7 +726,7 @@ fs_trim() { # FS fstrim|online FILES
 	fi
 	for _ in $(seq 30); do
 		sync
-		flush_ro "$dev" || return 1
+		dev_fsync "$dev" ro || return 1
 		[ $((b1 - $(alloc "$img"))) -ge $((want * 9 / 10)) ] && break
 		sleep 1
 	done

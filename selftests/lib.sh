@@ -141,15 +141,16 @@ short_run() {
 	debug_kernel || [ -z "${QCOW2_FULL:-}" ]
 }
 
-# small_fs NAME SIZE [dm [SECTOR]]: a file system of its own for one test,
-# small enough to fill: ext4 (no reserved blocks) on a loop device (of
-# SECTOR-byte sectors, default 512) over a file on the scratch disk,
+# small_fs NAME SIZE [dm [SECTOR [FS]]]: a file system of its own for one
+# test, small enough to fill: ext4 (no reserved blocks; or FS: xfs, at
+# least 300 MiB) on a loop device (of SECTOR-byte sectors, default 512)
+# over a file on the scratch disk,
 # mounted on $SCRATCH/NAME; with "dm", through a dm-linear device that
 # dm_fail can turn partly into errors. Sets SMALL_MNT, SMALL_LOOP and
 # SMALL_DEV. small_fs_cleanup undoes it (tests call it from
 # scratch_cleanup_hook).
 small_fs() {
-	local name=$1 size=$2 dm=${3:-} sector=${4:-512}
+	local name=$1 size=$2 dm=${3:-} sector=${4:-512} fs=${5:-ext4}
 	modprobe -q loop 2>/dev/null
 	truncate -s "$size" "$SCRATCH/$name.fs" || fail "truncate $name.fs"
 	SMALL_LOOP=$(losetup -f --show --sector-size "$sector" "$SCRATCH/$name.fs") ||
@@ -167,7 +168,10 @@ small_fs() {
 		SMALL_DEV=/dev/dm-$(dmsetup info -c --noheadings -o minor "$SMALL_DM" | tr -d ' ')
 		udev_settle "$SMALL_DEV"
 	fi
-	mkfs.ext4 -q -F -m 0 -b 4096 "$SMALL_DEV" || fail "mkfs.ext4 on $SMALL_DEV"
+	case $fs in
+	ext4) mkfs.ext4 -q -F -m 0 -b 4096 "$SMALL_DEV" ;;
+	xfs) modprobe -q xfs 2>/dev/null; mkfs.xfs -q -f "$SMALL_DEV" ;;
+	esac || fail "mkfs.$fs on $SMALL_DEV"
 	SMALL_MNT=$SCRATCH/$name
 	mkdir -p "$SMALL_MNT"
 	mount "$SMALL_DEV" "$SMALL_MNT" || fail "mount $SMALL_DEV"
@@ -220,16 +224,18 @@ dm_load() {
 	dmsetup resume --noudevsync "$SMALL_DM" || fail "dmsetup resume"
 }
 
-# dev_fsync DEV: fsync(2) on a block device sends it a flush; the exit
-# status says whether the flush succeeded.
+# dev_fsync DEV [ro]: fsync(2) on a block device sends it a flush; the
+# exit status says whether the flush succeeded. With "ro" through a
+# read-only open: for a mounted device, which a kernel booted with
+# bdev_allow_write_mounted=0 refuses to open for writing.
 dev_fsync() {
 	python3 -c 'import os, sys
-fd = os.open(sys.argv[1], os.O_WRONLY)
+fd = os.open(sys.argv[1], os.O_RDONLY if sys.argv[2:] == ["ro"] else os.O_WRONLY)
 try:
     os.fsync(fd)
 except OSError as e:
     print(e, file=sys.stderr)
-    sys.exit(1)' "$1"
+    sys.exit(1)' "$@"
 }
 
 # Image surgery: be64 N (16 hex digits), peek_be64 FILE OFFSET (the
