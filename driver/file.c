@@ -296,18 +296,7 @@ int qcow2_file_settle(struct qcow2_dev *q)
 	return invalidate_inode_pages2(mapping);
 }
 
-/**
- * qcow2_file_punch - give the file system back the clusters at [@pos, @pos + @len)
- * @q: the device
- * @pos: host offset, cluster aligned
- * @len: bytes, whole clusters
- *
- * Only for clusters nothing uses any more: their refcount is 0 and no
- * table on disk names them. They read as zeros afterwards, and the file
- * keeps its size. Through the file the device holds, with its opener's
- * credentials, as qcow2_file_resize().
- */
-int qcow2_file_punch(struct qcow2_dev *q, u64 pos, u64 len)
+static int punch(struct qcow2_dev *q, u64 pos, u64 len)
 {
 	const struct cred *old;
 	int ret;
@@ -319,19 +308,42 @@ int qcow2_file_punch(struct qcow2_dev *q, u64 pos, u64 len)
 	return ret;
 }
 
+/**
+ * qcow2_file_punch - give the file system back the clusters at [@pos, @pos + @len)
+ * @q: the device
+ * @pos: host offset, cluster aligned
+ * @len: bytes, whole clusters
+ *
+ * Only for clusters nothing uses any more: their refcount is 0 and no
+ * table on disk names them. Only the file system blocks they cover whole
+ * are punched: a file system zeroes a part of a block through the page
+ * cache, which would mix buffered writes with the device's direct I/O. So
+ * clusters smaller than a block may keep their space (and their data:
+ * they are then not reused). What is punched reads as zeros afterwards,
+ * and the file keeps its size. Through the file the device holds, with
+ * its opener's credentials, as qcow2_file_resize().
+ */
+int qcow2_file_punch(struct qcow2_dev *q, u64 pos, u64 len)
+{
+	u64 bs = i_blocksize(file_inode(q->file));
+	u64 start = round_up(pos, bs), end = round_down(pos + len, bs);
+
+	return start < end ? punch(q, start, end - start) : 0;
+}
+
 /*
  * Whether the image file can punch holes, asked at attach of a writable
- * device: a regular file whose file system takes FALLOC_FL_PUNCH_HOLE for a
- * cluster past its end (which changes nothing: a hole there already).
+ * device: a regular file whose file system takes FALLOC_FL_PUNCH_HOLE for
+ * a block past its end (which changes nothing: a hole there already).
  * A block device as the image file would zero the range instead, and a
  * range past its end is an error: it is not asked.
  */
 bool qcow2_file_can_punch(struct qcow2_dev *q)
 {
 	struct inode *inode = file_inode(q->file);
+	u64 unit = max_t(u64, q->cluster_size, i_blocksize(inode));
 
 	if (!S_ISREG(inode->i_mode) || !q->file->f_op->fallocate)
 		return false;
-	return !qcow2_file_punch(q, round_up(i_size_read(inode), q->cluster_size),
-				 q->cluster_size);
+	return !punch(q, round_up(i_size_read(inode), unit), unit);
 }

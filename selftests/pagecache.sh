@@ -6,8 +6,8 @@
 # page cache. Mixed with buffered metadata writes, a direct write over a
 # page that is dirty in the cache cannot invalidate it, and its later
 # write-back puts old bytes over new data. So: after crc32c-verified fio
-# workloads, the image file has no page in the cache while attached
-# (fincore), the kernel never logs a page cache invalidation failure, and
+# workloads and discards, the image file has no page in the cache while
+# attached (fincore), the kernel never logs a page cache invalidation failure, and
 # qemu-img check is clean afterwards.
 . "$(dirname "$0")/lib.sh"
 
@@ -64,9 +64,17 @@ run() {
 		tail -n 20 "$dir/fio.log"
 		bad "fio ($what)"
 	fi
-	blockdev --flushbufs "$dev"
+	# Discards free clusters, punched out of the file at the flush: only
+	# the file system blocks they cover whole, since a file system zeroes
+	# a part of a block through the page cache.
+	blkdiscard -o $((5 * MiB + 1536)) -l $((3 * MiB + 2560)) "$dev" &&
+		blkdiscard -o $((19 * MiB)) -l $((7 * MiB - 512)) "$dev" ||
+		bad "blkdiscard on ext4 ($what)"
+	dev_fsync "$dev" || bad "flush ($what)"
 	pages=$(cached_pages "$img")
 	[ "$pages" = 0 ] || bad "$pages pages of the image cached while attached ($what)"
+	[ "$(cat /sys/block/qcow2$n/qcow2/freed_clusters)" -gt 0 ] ||
+		bad "the discards freed nothing ($what)"
 	"$QCOW2CTL" detach "$dev" || bad "detach ($what)"
 	if dmesg_since | grep -q "Page cache invalidation failure"; then
 		dmesg_since | grep -A3 "Page cache invalidation failure" | head -n 8
@@ -76,6 +84,38 @@ run() {
 	[ "$snap" = yes ] && { qemu-img snapshot -l "$img" | grep -q s1 || bad "snapshot lost ($what)"; }
 	info "ok: $what"
 }
+
+# Discards of clusters smaller than the file system's block on xfs, which
+# zeroes a part of a block it is asked to punch through the page cache
+# (ext4 leaves no page behind): only whole blocks may be punched.
+scratch_cleanup_hook() { small_fs_cleanup; }
+punch_xfs() {
+	local img dev n i pages
+	small_fs xfs 320M "" 512 xfs
+	img=$SMALL_MNT/x.qcow2
+	qemu-img create -q -f qcow2 -o cluster_size=512 "$img" 16M ||
+		{ bad "create on xfs"; return; }
+	dev=$(attach "$img") || { bad "attach on xfs"; return; }
+	n=${dev#/dev/qcow2}
+	# 1536 bytes every 10752: runs of 3 clusters, most not block aligned.
+	for i in $(seq 0 99); do
+		dd if="$SCRATCH/pat" of="$dev" bs=1536 count=1 seek=$((i * 7)) \
+			oflag=direct status=none || { bad "write on xfs"; break; }
+	done
+	blkdiscard -o 0 -l $((1536 * 7 * 100)) "$dev" || bad "blkdiscard on xfs"
+	dev_fsync "$dev" || bad "flush on xfs"
+	i=$(cat /sys/block/qcow2$n/qcow2/freed_clusters)
+	[ "$i" = 300 ] || bad "the discards on xfs freed $i clusters, not 300"
+	pages=$(cached_pages "$img")
+	[ "$pages" = 0 ] || bad "$pages pages of the image cached after discards on xfs"
+	"$QCOW2CTL" detach "$dev" || bad "detach on xfs"
+	check_image "$img" || bad "qemu-img check on xfs"
+	small_fs_cleanup
+	info "ok: discards of 512-byte clusters on xfs"
+}
+
+head -c 1536 /dev/urandom > "$SCRATCH/pat"
+punch_xfs
 
 IOS=1500
 # The short runs (short_run: every guest in make check, the debug guest,
