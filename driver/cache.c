@@ -315,6 +315,17 @@ const void *qcow2_cache_peek(struct qcow2_cache *c, u64 offset)
 	return NULL;
 }
 
+/* Drop @e if it is clean and unused; c->lock held. */
+static void forget_one(struct qcow2_cache *c, struct qcow2_cache_entry *e)
+{
+	if (e->pins || e->state != QCOW2_CE_VALID || e->dirty || e->unsynced)
+		return;
+	hlist_del_init(&e->hash);
+	e->state = QCOW2_CE_FREE;
+	e->offset = 0;
+	list_move(&e->lru, &c->lru);
+}
+
 /*
  * An entry for a table just allocated at @offset, pinned and LOADING: the
  * caller fills it and then publishes it with qcow2_cache_publish(); nothing
@@ -331,8 +342,15 @@ int qcow2_cache_get_new(struct qcow2_cache *c, u64 offset,
 	spin_lock(&c->lock);
 	/*
 	 * The allocator hands out only free clusters, and a freed table
-	 * leaves the cache (qcow2_cache_forget()): one still here is in use.
+	 * leaves the cache (qcow2_cache_forget()). A lookup that raced with
+	 * the free may have cached it again from the hole it left: clean and
+	 * unused by now (the cluster is reused only once such lookups are
+	 * over), it goes. One in use or dirty is a table the image counts
+	 * wrong.
 	 */
+	e = lookup(c, offset);
+	if (e)
+		forget_one(c, e);
 	if (lookup(c, offset)) {
 		spin_unlock(&c->lock);
 		qcow2_set_corrupt(c->q, "new %s at 0x%llx is already cached",
@@ -352,17 +370,6 @@ int qcow2_cache_get_new(struct qcow2_cache *c, u64 offset,
 	return 0;
 }
 
-/* Drop @e if it is clean and unused; c->lock held. */
-static void forget_one(struct qcow2_cache *c, struct qcow2_cache_entry *e)
-{
-	if (e->pins || e->state != QCOW2_CE_VALID || e->dirty || e->unsynced)
-		return;
-	hlist_del_init(&e->hash);
-	e->state = QCOW2_CE_FREE;
-	e->offset = 0;
-	list_move(&e->lru, &c->lru);
-}
-
 /**
  * qcow2_cache_forget - drop the tables cached in [@pos, @pos + @len)
  * @c: the cache
@@ -371,9 +378,11 @@ static void forget_one(struct qcow2_cache *c, struct qcow2_cache_entry *e)
  *
  * A table whose cluster was freed may be cached still, clean; when the
  * cluster comes back as a new table, qcow2_cache_get_new() must not find
- * it. An entry in use or dirty is left: its cluster cannot have been
- * freed unless the image counts it wrong, which qcow2_cache_get_new()
- * reports if the cluster is ever handed out again as a table.
+ * it. An entry in use or dirty is left: a lookup that read the table
+ * before it was freed may hold it still (the cluster is not reused before
+ * that lookup is over), and a dirty one is a table the image counts wrong,
+ * which qcow2_cache_get_new() reports if the cluster comes back as a
+ * table.
  * Caller holds meta_lock.
  */
 void qcow2_cache_forget(struct qcow2_cache *c, u64 pos, u64 len)

@@ -342,18 +342,18 @@ int qcow2_compressed_check(struct qcow2_dev *q, u64 l2e,
 
 /*
  * Check the descriptor @l2e, read its data and decompress it into @out.
- * Data that does not decompress to one cluster marks the image corrupt; a
- * failed read of the file only fails the request.
+ * Data that does not decompress to one cluster is -EBADMSG, with *@why
+ * saying how; a failed read of the file only fails the request.
  */
 static int load(struct qcow2_dev *q, struct qcow2_ccache *cc, u64 l2e,
-		u8 *out)
+		u8 *out, const char **why)
 {
 	struct qcow2_cc_ctx *c;
 	struct qcow2_compressed d;
-	const char *why = NULL;
 	u64 start;
 	int ret;
 
+	*why = NULL;
 	ret = qcow2_compressed_check(q, l2e, &d);
 	if (ret)
 		return ret;
@@ -366,18 +366,15 @@ static int load(struct qcow2_dev *q, struct qcow2_ccache *cc, u64 l2e,
 		pr_err_ratelimited("qcow2%d: %scannot read the compressed cluster at 0x%llx: %d\n",
 				   q->index, q->tag, d.offset, ret);
 	} else if (q->h.compression_type == QCOW2_COMPRESSION_ZSTD) {
-		why = unzstd_cluster(c, out, q->cluster_size,
-				     c->in + (d.offset - start), d.bytes);
-	} else {
-		why = inflate_cluster(c, out, q->cluster_size,
+		*why = unzstd_cluster(c, out, q->cluster_size,
 				      c->in + (d.offset - start), d.bytes);
+	} else {
+		*why = inflate_cluster(c, out, q->cluster_size,
+				       c->in + (d.offset - start), d.bytes);
 	}
 	ctx_put(cc, c);
-	if (why) {
-		qcow2_set_corrupt(q, "compressed cluster at 0x%llx (%u sectors): %s",
-				  d.offset, d.sectors, why);
-		ret = -EIO;
-	}
+	if (*why)
+		ret = -EBADMSG;
 	if (!ret)
 		atomic64_inc(&q->stats.decompressed);
 	return ret;
@@ -416,7 +413,8 @@ static struct qcow2_cc_slot *lookup(struct qcow2_ccache *cc, u64 l2e)
  * caller drops with slot_put(); or an ERR_PTR.
  */
 static struct qcow2_cc_slot *slot_get(struct qcow2_dev *q,
-				      struct qcow2_ccache *cc, u64 l2e)
+				      struct qcow2_ccache *cc, u64 l2e,
+				      const char **why)
 {
 	struct qcow2_cc_slot *s;
 	int ret;
@@ -447,7 +445,7 @@ static struct qcow2_cc_slot *slot_get(struct qcow2_dev *q,
 	s->used = ++cc->clock;
 	spin_unlock(&cc->lock);
 
-	ret = load(q, cc, l2e, s->data);
+	ret = load(q, cc, l2e, s->data, why);
 
 	spin_lock(&cc->lock);
 	if (ret) {
@@ -472,6 +470,33 @@ static void slot_put(struct qcow2_ccache *cc, struct qcow2_cc_slot *s)
 		wake_up_all(&cc->wait);
 }
 
+/*
+ * The slot for @l2e. Data that does not decompress marks the image corrupt,
+ * unless @recheck: the caller looked the entry up without the metadata lock,
+ * and a write or discard may have freed the data since (its cluster punched,
+ * reading zeros); it gets -EBADMSG, looks the entry up again, and asks once
+ * more without @recheck if the entry is the same.
+ */
+static struct qcow2_cc_slot *slot_get_checked(struct qcow2_dev *q, u64 l2e,
+					      bool recheck)
+{
+	struct qcow2_ccache *cc = ccache(q);
+	struct qcow2_compressed d;
+	struct qcow2_cc_slot *s;
+	const char *why;
+
+	if (IS_ERR(cc))
+		return ERR_CAST(cc);
+	s = slot_get(q, cc, l2e, &why);
+	if (IS_ERR(s) && PTR_ERR(s) == -EBADMSG && !recheck) {
+		qcow2_compressed_check(q, l2e, &d);
+		qcow2_set_corrupt(q, "compressed cluster at 0x%llx (%u sectors): %s",
+				  d.offset, d.sectors, why);
+		return ERR_PTR(-EIO);
+	}
+	return s;
+}
+
 /**
  * qcow2_compressed_read - guest bytes of a compressed cluster
  * @q: the device
@@ -479,42 +504,38 @@ static void slot_put(struct qcow2_ccache *cc, struct qcow2_cc_slot *s)
  * @off: offset of the bytes in the cluster
  * @len: how many; they do not cross the cluster's end
  * @iter: where they go, advanced past them
+ * @recheck: -EBADMSG for data that does not decompress, rather than
+ *	marking the image corrupt: the caller will look @l2e up again
  */
 int qcow2_compressed_read(struct qcow2_dev *q, u64 l2e, u32 off, u32 len,
-			  struct iov_iter *iter)
+			  struct iov_iter *iter, bool recheck)
 {
-	struct qcow2_ccache *cc = ccache(q);
 	struct qcow2_cc_slot *s;
 	size_t n;
 
-	if (IS_ERR(cc))
-		return PTR_ERR(cc);
-	s = slot_get(q, cc, l2e);
+	s = slot_get_checked(q, l2e, recheck);
 	if (IS_ERR(s))
 		return PTR_ERR(s);
 	n = copy_to_iter(s->data + off, len, iter);
-	slot_put(cc, s);
+	slot_put(q->ccache, s);
 	return n == len ? 0 : -EFAULT;
 }
 
 /**
  * qcow2_compressed_copy - a whole compressed cluster, for copy-on-write
  * @q: the device
- * @l2e: the cluster's L2 entry, compressed
+ * @l2e: the cluster's L2 entry, compressed, looked up under meta_lock
  * @buf: a cluster's worth of room
  */
 int qcow2_compressed_copy(struct qcow2_dev *q, u64 l2e, void *buf)
 {
-	struct qcow2_ccache *cc = ccache(q);
 	struct qcow2_cc_slot *s;
 
-	if (IS_ERR(cc))
-		return PTR_ERR(cc);
-	s = slot_get(q, cc, l2e);
+	s = slot_get_checked(q, l2e, false);
 	if (IS_ERR(s))
 		return PTR_ERR(s);
 	memcpy(buf, s->data, q->cluster_size);
-	slot_put(cc, s);
+	slot_put(q->ccache, s);
 	return 0;
 }
 
@@ -532,10 +553,11 @@ void qcow2_compressed_warm(struct qcow2_dev *q, u64 l2e)
 {
 	struct qcow2_ccache *cc = ccache(q);
 	struct qcow2_cc_slot *s;
+	const char *why;
 
 	if (IS_ERR(cc))
 		return;
-	s = slot_get(q, cc, l2e);
+	s = slot_get(q, cc, l2e, &why);
 	if (!IS_ERR(s))
 		slot_put(cc, s);
 }

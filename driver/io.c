@@ -176,6 +176,7 @@ static int map_read(struct qcow2_dev *q, u64 pos, u64 len, bool nowait,
 	int k, ret;
 
 	len = min(len, to_table_end(q, pos));
+again:
 	/* Only a snapshot's L1 table can be shorter than the image. */
 	l2off = l1i < q->l1_entries ? qcow2_l1e_offset(q, l1i) : 0;
 	if (!l2off) {
@@ -186,6 +187,16 @@ static int map_read(struct qcow2_dev *q, u64 pos, u64 len, bool nowait,
 				  &k);
 		if (ret)
 			return ret;
+		/*
+		 * A table without COPIED is copied before its first change,
+		 * and the old one freed, punched and dropped from the cache
+		 * once the new one is on disk: a lookup that missed the cache
+		 * meanwhile read a hole, not the table. The L1 entry moved
+		 * before the punch; when it has, look again.
+		 */
+		smp_rmb();
+		if (qcow2_l1e_offset(q, l1i) != l2off)
+			goto again;
 	}
 
 	switch (k) {
@@ -277,9 +288,10 @@ static int read_below(struct qcow2_dev *q, u64 pos, u8 *buf, u64 len)
 			kv.iov_base = buf;
 			kv.iov_len = ext.len;
 			iov_iter_kvec(&it, ITER_DEST, &kv, 1, ext.len);
+			/* Levels below never change: no recheck. */
 			ret = qcow2_compressed_read(ext.img, ext.host,
 						    pos & (ext.img->cluster_size - 1),
-						    ext.len, &it);
+						    ext.len, &it, false);
 			break;
 		default:
 			ret = -EIO;
@@ -915,6 +927,7 @@ static void do_rw(struct qcow2_dev *q, struct qcow2_cmd *cmd)
 	struct request *rq = blk_mq_rq_from_pdu(cmd);
 	bool write = req_op(rq) == REQ_OP_WRITE;
 	u64 pos = blk_rq_pos(rq) << SECTOR_SHIFT, len = blk_rq_bytes(rq);
+	u64 stale = 0;	/* compressed entries never are 0 */
 	struct qcow2_dev *img;
 	struct qcow2_ext ext;
 	struct iov_iter iter;
@@ -944,9 +957,20 @@ static void do_rw(struct qcow2_dev *q, struct qcow2_cmd *cmd)
 			iov_iter_advance(&iter, ext.len);
 			break;
 		case QCOW2_EXT_COMPRESSED:
+			/*
+			 * Data that does not decompress may have been freed
+			 * by a write or discard since the lookup: look again,
+			 * and call the same entry twice corrupt.
+			 */
 			ret = qcow2_compressed_read(img, ext.host,
 						    pos & (img->cluster_size - 1),
-						    ext.len, &iter);
+						    ext.len, &iter,
+						    img == q && ext.host != stale);
+			if (ret == -EBADMSG) {
+				stale = ext.host;
+				ret = 0;
+				continue;
+			}
 			break;
 		case QCOW2_EXT_BACKING:
 			ret = -EIO;	/* map_below() never returns it */

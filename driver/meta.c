@@ -877,8 +877,11 @@ static bool reuse_find(struct qcow2_dev *q)
 			continue;
 		}
 		n = holes_at(q, first, c, &q->reuse_next);
-		if (!n)
+		if (!n) {
+			if (q->reuse_next == last)
+				__clear_bit(r, q->may_free);
 			continue;
+		}
 		/* The rest of the block is looked at again after this run. */
 		q->reuse_next = first + n;
 		q->win_next = first;

@@ -390,7 +390,7 @@ u64 qcow2_cache_bytes(const struct qcow2_cache *c);
 
 /* compress.c: compressed clusters */
 int qcow2_compressed_read(struct qcow2_dev *q, u64 l2e, u32 off, u32 len,
-			  struct iov_iter *iter);
+			  struct iov_iter *iter, bool recheck);
 int qcow2_compressed_copy(struct qcow2_dev *q, u64 l2e, void *buf);
 int qcow2_compressed_check(struct qcow2_dev *q, u64 l2e,
 			   struct qcow2_compressed *d);
