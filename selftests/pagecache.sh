@@ -86,8 +86,10 @@ run() {
 }
 
 # Discards of clusters smaller than the file system's block on xfs, which
-# zeroes a part of a block it is asked to punch through the page cache
-# (ext4 leaves no page behind): only whole blocks may be punched.
+# zeroes a part of a block it is asked to punch through the page cache and
+# leaves the page there (ext4 zeroes it through the page cache too, but
+# left no page cached in our runs on 6.12): only whole blocks may be
+# punched.
 scratch_cleanup_hook() { small_fs_cleanup; }
 punch_xfs() {
 	local img dev n i pages
