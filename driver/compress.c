@@ -365,6 +365,9 @@ static int load(struct qcow2_dev *q, struct qcow2_ccache *cc, u64 l2e,
 	if (ret) {
 		pr_err_ratelimited("qcow2%d: %scannot read the compressed cluster at 0x%llx: %d\n",
 				   q->index, q->tag, d.offset, ret);
+		/* ext4 and xfs say EBADMSG for their own bad checksums. */
+		if (ret == -EBADMSG)
+			ret = -EIO;
 	} else if (q->h.compression_type == QCOW2_COMPRESSION_ZSTD) {
 		*why = unzstd_cluster(c, out, q->cluster_size,
 				      c->in + (d.offset - start), d.bytes);
@@ -483,12 +486,12 @@ static struct qcow2_cc_slot *slot_get_checked(struct qcow2_dev *q, u64 l2e,
 	struct qcow2_ccache *cc = ccache(q);
 	struct qcow2_compressed d;
 	struct qcow2_cc_slot *s;
-	const char *why;
+	const char *why = NULL;
 
 	if (IS_ERR(cc))
 		return ERR_CAST(cc);
 	s = slot_get(q, cc, l2e, &why);
-	if (IS_ERR(s) && PTR_ERR(s) == -EBADMSG && !recheck) {
+	if (IS_ERR(s) && why && !recheck) {
 		qcow2_compressed_check(q, l2e, &d);
 		qcow2_set_corrupt(q, "compressed cluster at 0x%llx (%u sectors): %s",
 				  d.offset, d.sectors, why);
