@@ -20,8 +20,9 @@
 # "make check" runs two cases (ext4 with a fresh 64 KiB image, xfs with a
 # metadata-preallocated 4 KiB one) of 4 + 2 records; check-full runs all
 # nine cases of 6 + 3 records on 6.12. Of the records before the snapshot,
-# the second and fifth are discards (whole clusters): the clusters they
-# free are punched and reused. REPLAY_CASES="N..." picks cases by number,
+# the second and fifth make an earlier one read zeros (a discard or a
+# write of zeros that may unmap, of whole clusters; a write of zeros that
+# keeps them, of its sectors): the clusters freed are punched and reused. REPLAY_CASES="N..." picks cases by number,
 # REPLAY_RECORDS="A B" the records before and after the snapshot.
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -189,8 +190,9 @@ replay_case() {
 	np=0
 	[ -e "$work/journal" ] && np=$(wc -l < "$work/journal")
 	dmsetup message qcow2-replay-log 0 mark "r$np" || fail "dmsetup message"
-	# Records 2, 5...: discards of an earlier record's clusters, which
-	# are freed and punched, and reused by the second write after them
+	# Records 2, 5...: an earlier record made to read zeros (discard,
+	# write zeroes: replay_records.c); clusters freed are punched, and
+	# reused by the second write after them
 	# (the first still counts itself among the requests that could reach
 	# them: meta.c).
 	if [ -n "$lie" ]; then

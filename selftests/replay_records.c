@@ -21,9 +21,14 @@
  * continues, and --overwrite makes that share of the records rewrite the
  * place of an earlier one (copy-on-write over a snapshot, rewrites of
  * allocated clusters). --discard K makes records 2, 2 + K, 2 + 2K... of the
- * run discards (BLKDISCARD, then a flush) of the whole clusters (of --cluster
- * bytes) around an earlier record: their sectors read zeros from then on,
- * and the clusters they free are given back and reused by later records.
+ * run make a range around an earlier record read zeros, then flush: the
+ * first a discard (BLKDISCARD; even seeds: a write of zeros that may unmap,
+ * fallocate PUNCH_HOLE on the device) of the whole clusters (of --cluster
+ * bytes) around it, the second a write of zeros that keeps the clusters
+ * (BLKZEROOUT: REQ_NOUNMAP) over its sectors and the one after them, the
+ * third the other of the first two, and so on: their sectors read zeros
+ * from then on, and the clusters freed are given back and reused by later
+ * records.
  * --no-sync acknowledges records that were never made
  * durable, --sync-after-mark acknowledges each record before its flush
  * (as a driver that completed a flush early would): the tests of the test,
@@ -243,19 +248,35 @@ static void do_write(int argc, char **argv)
 		bool dis = false;
 
 		if (discard && n && (i - first) % discard == 1) {
-			/* The whole clusters around an earlier record. */
+			static const unsigned int order[2][3] = { { 2, 1, 0 }, { 0, 1, 2 } };
 			const struct record *o = &r[1 + splitmix(&rnd) % n];
+			unsigned int how = order[seed % 2][(i - first) / discard % 3];
+			int err;
 
-			off = o->off / cluster * cluster;
-			len = (o->off + o->len + cluster - 1) / cluster * cluster - off;
+			if (how != 1) {
+				/* The whole clusters around it. */
+				off = o->off / cluster * cluster;
+				len = (o->off + o->len + cluster - 1) / cluster * cluster - off;
+			} else {
+				off = o->off;
+				len = o->len + (o->off + o->len < span ? SECTOR : 0);
+			}
 			fprintf(jf, "%" PRIu32 " %" PRIu64 " %" PRIu64 " d\n", i, off, len);
 			if (fflush(jf) || fsync(fileno(jf)))
 				die("%s: %s", journal, strerror(errno));
 			range[0] = off;
 			range[1] = len;
-			if (ioctl(fd, BLKDISCARD, range))
-				die("record %" PRIu32 ": discard of %" PRIu64 " at %" PRIu64 ": %s",
-				    i, len, off, strerror(errno));
+			if (how == 0)
+				err = ioctl(fd, BLKDISCARD, range);
+			else if (how == 1)
+				err = ioctl(fd, BLKZEROOUT, range);
+			else
+				err = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+						off, len);
+			if (err)
+				die("record %" PRIu32 ": %s of %" PRIu64 " at %" PRIu64 ": %s", i,
+				    how == 0 ? "discard" : how == 1 ? "BLKZEROOUT" : "punch",
+				    len, off, strerror(errno));
 			if (sync && !late && fsync(fd))
 				die("record %" PRIu32 ": fsync: %s", i, strerror(errno));
 			dis = true;
