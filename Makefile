@@ -53,8 +53,10 @@ splat:
 
 qcow2ctl: userspace/qcow2ctl
 
-QCOW2CTL_SRC := userspace/qcow2ctl.c userspace/chain.c userspace/image.c
-userspace/qcow2ctl: $(QCOW2CTL_SRC) userspace/chain.h userspace/image.h \
+QCOW2CTL_SRC := $(addprefix userspace/,qcow2ctl.c args.c output.c control.c create.c \
+	attach.c detach.c list.c info.c chain.c image.c)
+QCOW2CTL_HDR := userspace/qcow2ctl.h userspace/chain.h userspace/image.h
+userspace/qcow2ctl: $(QCOW2CTL_SRC) $(QCOW2CTL_HDR) \
 		uapi/linux/qcow2.h $(FORMAT_SRC)
 	$(CC) $(USER_CFLAGS) -Idriver -Iuserspace -o $@ $(QCOW2CTL_SRC) driver/qcow2_format.c
 
@@ -72,15 +74,21 @@ selftests/unit/mkimage: selftests/unit/mkimage.c $(FORMAT_SRC)
 
 # qcow2ctl with the sanitizers, and a stand-in for the control device, for
 # the host test of its backing chains and snapshot lists (chain.sh).
-selftests/unit/qcow2ctl: $(QCOW2CTL_SRC) userspace/chain.h userspace/image.h \
+selftests/unit/qcow2ctl: $(QCOW2CTL_SRC) $(QCOW2CTL_HDR) \
 		uapi/linux/qcow2.h $(FORMAT_SRC)
 	$(CC) $(UNIT_CFLAGS) -Iuapi -D_GNU_SOURCE -o $@ $(QCOW2CTL_SRC) driver/qcow2_format.c
+
+# qcow2ctl's argument parsing and output helpers, without its main().
+selftests/unit/args_test: selftests/unit/args_test.c $(QCOW2CTL_SRC) $(QCOW2CTL_HDR) \
+		uapi/linux/qcow2.h $(FORMAT_SRC)
+	$(CC) $(UNIT_CFLAGS) -Iuapi -D_GNU_SOURCE -I$(KSFT_DIR) -o $@ $< \
+		$(filter-out userspace/qcow2ctl.c,$(QCOW2CTL_SRC)) driver/qcow2_format.c
 
 selftests/unit/fake_control.so: selftests/unit/fake_control.c uapi/linux/qcow2.h
 	$(CC) -O1 -g -Wall -Wextra -Werror -Iuapi -shared -fPIC -o $@ $< -ldl
 
 unit-build: selftests/unit/format_test selftests/unit/mkimage \
-	selftests/unit/qcow2ctl selftests/unit/fake_control.so
+	selftests/unit/qcow2ctl selftests/unit/fake_control.so selftests/unit/args_test
 
 unit: unit-build
 	selftests/unit/run.sh
@@ -136,7 +144,7 @@ bench:
 
 clean:
 	rm -rf build qcow2.ko userspace/qcow2ctl selftests/unit/format_test selftests/unit/mkimage \
-		selftests/unit/qcow2ctl selftests/unit/fake_control.so
+		selftests/unit/qcow2ctl selftests/unit/fake_control.so selftests/unit/args_test
 	$(MAKE) -s -C selftests clean
 
 .PHONY: all module splat qcow2ctl tools unit-build unit fuzz-build fuzz fuzz-images deps install check check-full demo bench clean

@@ -8,6 +8,7 @@
 #  - the image layout of QCOW2_IOC_CREATE, written by mkimage with the same
 #    code the kernel runs, held against qemu-img check, info, map and measure
 #    over a matrix of options;
+#  - args_test: qcow2ctl's size, device and JSON string handling;
 #  - chain.sh: qcow2ctl's backing chains and snapshot lists, against
 #    qemu-img's, and what its attach hands the module (a fake one).
 set -uo pipefail
@@ -89,6 +90,7 @@ set +e
 
 failed=0
 QCOW2_FIXTURES=$fixtures QCOW2_COMPRESSED=$comp "$here/format_test" || failed=1
+"$here/args_test" || failed=1
 . "$here/../image_checks.sh"
 # layout SIZE CLUSTER VERSION REFBITS MODE [extl2] [lazy] [backing=] [format=]
 layout() {
