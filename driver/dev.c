@@ -808,6 +808,41 @@ static const char *image_path(struct qcow2_dev *q, char *buf, int len)
 	return IS_ERR(p) ? "(unknown)" : p;
 }
 
+/*
+ * The image's device and inode as userspace sees them (stat(2): on
+ * overlayfs or btrfs they are not the inode's own), for udev's links and
+ * qcow2ctl's "is in use by".
+ */
+static int image_identify(struct qcow2_dev *q)
+{
+	struct kstat st;
+	int ret;
+
+	ret = vfs_getattr(&q->file->f_path, &st, STATX_INO,
+			  AT_STATX_SYNC_AS_STAT);
+	if (ret)
+		return ret;
+	q->image_dev = st.dev;
+	q->image_ino = st.ino;
+	return 0;
+}
+
+/*
+ * Tell udev what the device shows, as loop does once it has a file: a
+ * change event after the disk is added, carrying the image's identity
+ * (the attributes under qcow2/ say the same, for rules run later).
+ */
+static void announce(struct qcow2_dev *q)
+{
+	char dev[40], ino[40];
+	char *envp[] = { dev, ino, NULL };
+
+	snprintf(dev, sizeof(dev), "QCOW2_IMAGE_DEV=%u:%u",
+		 MAJOR(q->image_dev), MINOR(q->image_dev));
+	snprintf(ino, sizeof(ino), "QCOW2_IMAGE_INODE=%llu", q->image_ino);
+	kobject_uevent_env(&disk_to_dev(q->disk)->kobj, KOBJ_CHANGE, envp);
+}
+
 static struct qcow2_dev *dev_of(struct device *dev)
 {
 	return dev_to_disk(dev)->private_data;
@@ -886,7 +921,18 @@ static ssize_t name##_show(struct device *dev,				\
 }									\
 static DEVICE_ATTR_RO(name)
 
+/* MAJ:MIN of the file system holding the image, as in /proc/self/mountinfo. */
+static ssize_t image_dev_show(struct device *dev,
+			      struct device_attribute *attr, char *buf)
+{
+	struct qcow2_dev *q = dev_of(dev);
+
+	return sysfs_emit(buf, "%u:%u\n", MAJOR(q->image_dev),
+			  MINOR(q->image_dev));
+}
+
 static DEVICE_ATTR_RO(image);
+static DEVICE_ATTR_RO(image_dev);
 static DEVICE_ATTR_RO(backing_file);
 static DEVICE_ATTR_RO(backing_chain);
 static DEVICE_ATTR_RO(snapshot);
@@ -905,9 +951,12 @@ QCOW2_ATTR(discard, "%d", q->can_unmap);
 QCOW2_ATTR(discarded_clusters, "%llu", (u64)atomic64_read(&q->stats.discarded));
 QCOW2_ATTR(freed_clusters, "%llu", (u64)atomic64_read(&q->stats.freed));
 QCOW2_ATTR(reused_clusters, "%llu", (u64)atomic64_read(&q->stats.reused));
+QCOW2_ATTR(image_inode, "%llu", q->image_ino);
 
 static struct attribute *qcow2_attrs[] = {
 	&dev_attr_image.attr,
+	&dev_attr_image_dev.attr,
+	&dev_attr_image_inode.attr,
 	&dev_attr_cluster_size.attr,
 	&dev_attr_version.attr,
 	&dev_attr_read_only.attr,
@@ -1302,6 +1351,11 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a,
 		goto free;
 	}
 	q->use_dio = can_use_dio(q->file);
+	ret = image_identify(q);
+	if (ret) {
+		pr_err("attach %pD: cannot stat the file: %d\n", file, ret);
+		goto free;
+	}
 	ret = qcow2_image_lock(q->file, !ro, &holder);
 	if (ret) {
 		pr_err("attach %pD: image is in use by another process (%s lock held): stop it (QEMU, qemu-nbd, qemu-img) or detach the device that has it, then attach again\n",
@@ -1396,6 +1450,8 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a,
 
 	/* Pinned while attached: unloading would drop its metadata. */
 	__module_get(THIS_MODULE);
+	/* Before it is live: a detach could free the disk after that. */
+	announce(q);
 	mutex_lock(&qcow2_devs_lock);
 	q->state = QCOW2_DEV_LIVE;
 	mutex_unlock(&qcow2_devs_lock);
@@ -1517,7 +1573,9 @@ long qcow2_ctl_status(unsigned int cmd, void __user *uarg)
 	if (ret)
 		goto out;
 	ret = -EINVAL;
-	if (s->flags || memchr_inv(s->reserved, 0, sizeof(s->reserved)))
+	/* Out-only fields that were reserved (in: zero) before. */
+	if (s->flags || s->image_dev_major || s->image_dev_minor ||
+	    s->image_ino)
 		goto out;
 
 	mutex_lock(&qcow2_devs_lock);
@@ -1567,6 +1625,9 @@ long qcow2_ctl_status(unsigned int cmd, void __user *uarg)
 	s->discarded_clusters = atomic64_read(&q->stats.discarded);
 	s->freed_clusters = atomic64_read(&q->stats.freed);
 	s->reused_clusters = atomic64_read(&q->stats.reused);
+	s->image_dev_major = MAJOR(q->image_dev);
+	s->image_dev_minor = MINOR(q->image_dev);
+	s->image_ino = q->image_ino;
 	path = image_path(q, s->path, sizeof(s->path));
 	if (path != s->path)
 		memmove(s->path, path, strlen(path) + 1);

@@ -166,6 +166,9 @@ struct qcow2_dev {
 	int index;
 	struct file *file;
 	struct qcow2_header h;
+	/* The file's device and inode as stat(2) shows them (udev, qcow2ctl). */
+	dev_t image_dev;
+	u64 image_ino;
 
 	/*
 	 * A backing chain is a list of read-only images below the device's

@@ -1006,8 +1006,11 @@ int qcow2_snapshot_decode(struct qcow2_snapshot *s, const void *buf,
 	s->name_len = name_len;
 	s->extra = extra;
 	s->date_sec = qcow2_get_be32(p + 16);
+	s->date_nsec = qcow2_get_be32(p + 20);
+	s->vm_clock_nsec = qcow2_get_be64(p + 24);
 	s->vm_state_size = qcow2_get_be32(p + 32);
 	s->disk_size = 0;
+	s->icount = (u64)-1;
 	if (extra > QCOW2_MAX_SNAPSHOT_EXTRA)
 		return qcow2_fail(err, EINVAL, "snapshot extra data of %u bytes exceeds %u",
 				  extra, QCOW2_MAX_SNAPSHOT_EXTRA);
@@ -1030,4 +1033,6 @@ void qcow2_snapshot_extra(struct qcow2_snapshot *s, const void *extra)
 		s->vm_state_size = qcow2_get_be64(p);
 	if (s->extra >= 16)
 		s->disk_size = qcow2_get_be64(p + 8);
+	if (s->extra >= 24)
+		s->icount = qcow2_get_be64(p + 16);
 }

@@ -483,8 +483,11 @@ struct qcow2_snapshot {
 	u32 id_len;
 	u32 name_len;
 	u32 date_sec;
+	u32 date_nsec;
+	u64 vm_clock_nsec;
 	u64 vm_state_size;	/* from the extra data if it has the field */
 	u64 disk_size;		/* from the extra data; 0 if it lacks it */
+	u64 icount;		/* from the extra data; (u64)-1 if it lacks it */
 };
 
 /* Where the id starts, from the start of the entry. */

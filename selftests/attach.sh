@@ -33,12 +33,12 @@ grep -q "write back" /sys/block/qcow2$n/queue/write_cache || fail "write cache n
 out=$("$QCOW2CTL" list) || fail "list"
 grep -q "^$dev .*$img\$" <<< "$out" || fail "list: $out"
 out=$("$QCOW2CTL" list --json) || fail "list --json"
-python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[0]["device"]==sys.argv[1] and d[0]["image"]==sys.argv[2] and d[0]["size"]==1<<30' \
+python3 -c 'import json,sys; d=json.load(sys.stdin)["qcow2devices"]; assert d[0]["name"]==sys.argv[1] and d[0]["image"]==sys.argv[2] and d[0]["size"]==1<<30' \
 	"$dev" "$img" <<< "$out" || fail "list --json: $out"
 out=$("$QCOW2CTL" info --json "$dev") || fail "info --json"
 python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["cluster_size"]==4096 and d["errors"]==0' <<< "$out" ||
 	fail "info --json: $out"
-"$QCOW2CTL" info "$img" | grep -q "^virtual size: 1073741824$" || fail "info on the image file"
+"$QCOW2CTL" info "$img" | grep -q "^virtual size: 1 GiB (1073741824 bytes)$" || fail "info on the image file"
 
 # A partition table shows up as partitions.
 printf 'label: dos\n,100M\n,\n' | sfdisk -q "$dev" || fail "sfdisk"
@@ -116,7 +116,7 @@ if command -v fio > /dev/null; then
 		"$QCOW2CTL" create "$dir/m$i.qcow2" 64M > /dev/null || fail "create m$i"
 		devs+=("$(attach "$dir/m$i.qcow2")") || fail "attach m$i"
 	done
-	[ "$("$QCOW2CTL" list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 8 ] ||
+	[ "$("$QCOW2CTL" list --json | jq '.qcow2devices | length')" = 8 ] ||
 		fail "list does not show eight devices"
 	# 8 MiB each; 1 MiB in the debug guest, where KASAN slows fio tenfold
 	# (ATTACH_FIO_SIZE sets it).

@@ -66,7 +66,7 @@ rm img.qcow2
 
 # What it prints.
 out=$("$QCOW2CTL" create --prealloc=metadata img.qcow2 1G) || fail "create failed"
-for w in "size 1073741824" "cluster size 65536" "prealloc metadata" "file length 1074135040"; do
+for w in "size 1 GiB (1073741824 bytes)" "cluster size 65536" "prealloc metadata" "file length 1 GiB (1074135040 bytes)"; do
 	grep -q "$w" <<< "$out" || fail "output lacks '$w': $out"
 done
 rm img.qcow2

@@ -22,6 +22,8 @@ static void attach_usage(FILE *f)
 		"chain an attach would use.\n"
 		"\n"
 		"Options:\n"
+		"  -f, --find                  use the first free device (the default;\n"
+		"                              as losetup -f)\n"
 		"  -r, --read-only             attach read-only\n"
 		"  -P, --partscan              scan the image's partition table\n"
 		"      --show                  print the device name\n"
@@ -90,6 +92,7 @@ static const char *attach_hint(int err, const struct qcow2_attach *a)
  * @st: its status
  * @b: what it says of its backing file, if @decoded
  * @decoded: its header decoded and checked
+ * @why: why it did not, if not @decoded
  * @show: print the device name
  */
 struct attach_req {
@@ -101,6 +104,7 @@ struct attach_req {
 	struct stat st;
 	struct qcow2_backing_name b;
 	bool decoded;
+	struct qcow2_err why;
 	bool show;
 };
 
@@ -108,6 +112,7 @@ struct attach_req {
 static int attach_parse(int argc, char **argv, struct attach_req *r)
 {
 	static const struct option opts[] = {
+		{ "find", no_argument, NULL, 'f' },
 		{ "read-only", no_argument, NULL, 'r' },
 		{ "partscan", no_argument, NULL, 'P' },
 		{ "show", no_argument, NULL, 's' },
@@ -126,8 +131,10 @@ static int attach_parse(int argc, char **argv, struct attach_req *r)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "rPh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "frPh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'f':
+			break;
 		case 'r':
 			a->flags |= QCOW2_ATTACH_READ_ONLY;
 			break;
@@ -202,16 +209,25 @@ static int attach_parse(int argc, char **argv, struct attach_req *r)
 static int attach_open(struct attach_req *r)
 {
 	struct qcow2_header h;
-	struct qcow2_err err;
 	bool ro = r->a.flags & QCOW2_ATTACH_READ_ONLY;
 
 	r->a.fd = open(r->image, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (r->a.fd < 0 || fstat(r->a.fd, &r->st)) {
-		fprintf(stderr, "%s: cannot open %s: %s\n", progname, r->image,
-			strerror(errno));
+		int e = errno;
+
+		fprintf(stderr, "%s: cannot open %s: %s%s\n", progname, r->image,
+			strerror(e),
+			e == EACCES && !ro ? " (attach --read-only if you may only read it)" :
+			e == EROFS ? " (its file system is read-only: attach --read-only)" : "");
 		return -1;
 	}
-	r->decoded = !image_read_header(r->a.fd, r->st.st_size, &h, &r->b, &err);
+	if (S_ISDIR(r->st.st_mode)) {
+		fprintf(stderr, "%s: cannot attach %s: it is a directory\n", progname,
+			r->image);
+		return -1;
+	}
+	r->decoded = !image_read_header(r->a.fd, r->st.st_size, &h, &r->b,
+					&r->why);
 	return 0;
 }
 
@@ -256,7 +272,7 @@ int cmd_attach(int argc, char **argv)
 {
 	struct attach_req *r;
 	const char *hint;
-	int ctl = -1, err, ret;
+	int ctl = -1, err, ret, holder;
 
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -271,14 +287,35 @@ int cmd_attach(int argc, char **argv)
 	if (attach_open(r))
 		goto out;
 	ctl = open_control();
-	if (ctl < 0 || attach_check_module(ctl, r) || attach_chain(r))
+	if (ctl < 0 || attach_check_module(ctl, r))
+		goto out;
+	/* Attached already: say where, before anything else is opened. */
+	holder = find_holder(ctl, &r->st);
+	if (holder >= 0) {
+		fprintf(stderr, "%s: cannot attach %s: it is in use by /dev/" QCOW2_DEVICE_NAME "%d (%s detach /dev/" QCOW2_DEVICE_NAME "%d first)\n",
+			progname, r->image, holder, progname, holder);
+		goto out;
+	}
+	if (attach_chain(r))
 		goto out;
 	if (ioctl(ctl, QCOW2_IOC_ATTACH, &r->a)) {
 		err = errno;
-		hint = attach_hint(err, &r->a);
-		fprintf(stderr, "%s: cannot attach %s: %s%s%s (the kernel log says why: dmesg)\n",
-			progname, r->image, strerror(err),
-			hint ? ": " : "", hint ? hint : "");
+		/*
+		 * A header that does not decode went to the module as it is
+		 * (its checks are the ones that count): our parser's reason
+		 * is the same as its log line, and plainer than an errno.
+		 */
+		hint = !r->decoded && (err == EINVAL || err == EOPNOTSUPP ||
+				       err == EFBIG) ?
+		       r->why.msg : attach_hint(err, &r->a);
+		holder = err == EBUSY ? find_holder(ctl, &r->st) : -1;
+		if (holder >= 0)
+			fprintf(stderr, "%s: cannot attach %s: it is in use by /dev/" QCOW2_DEVICE_NAME "%d (%s detach /dev/" QCOW2_DEVICE_NAME "%d first)\n",
+				progname, r->image, holder, progname, holder);
+		else
+			fprintf(stderr, "%s: cannot attach %s: %s%s%s (the kernel log says why: dmesg)\n",
+				progname, r->image, strerror(err),
+				hint ? ": " : "", hint ? hint : "");
 		goto out;
 	}
 	ret = 0;

@@ -87,3 +87,42 @@ int get_status(int ctl, uint32_t index, struct qcow2_status *s)
 	s->index = index;
 	return ioctl(ctl, QCOW2_IOC_STATUS, s);
 }
+
+/*
+ * Whether the device of status @s shows the file @st: by the identity the
+ * module reports (@id, QCOW2_FEATURE_IMAGE_ID), else by the path it
+ * reports, which may have been renamed or unlinked since.
+ */
+bool status_is_file(const struct qcow2_status *s, bool id, const struct stat *st)
+{
+	struct stat now;
+
+	if (id)
+		return s->image_ino == st->st_ino &&
+		       makedev(s->image_dev_major, s->image_dev_minor) == st->st_dev;
+	return !stat(s->path, &now) && now.st_dev == st->st_dev &&
+	       now.st_ino == st->st_ino;
+}
+
+/* The first device showing the file @st, or -1 (none, or no answer). */
+int find_holder(int ctl, const struct stat *st)
+{
+	struct qcow2_version v;
+	struct qcow2_status *s;
+	uint32_t *idx;
+	int n, i, found = -1;
+
+	if (get_version(ctl, &v))
+		return -1;
+	n = list_devices(ctl, &idx);
+	if (n < 0)
+		return -1;
+	s = malloc(sizeof(*s));
+	for (i = 0; s && i < n && found < 0; i++)
+		if (!get_status(ctl, idx[i], s) &&
+		    status_is_file(s, v.features & QCOW2_FEATURE_IMAGE_ID, st))
+			found = idx[i];
+	free(s);
+	free(idx);
+	return found;
+}

@@ -79,7 +79,7 @@ int cmd_create(int argc, char **argv)
 	uint64_t cluster_size = 65536, refcount_bits = 16, size;
 	bool force = false;
 	struct sigaction sa = { .sa_handler = on_signal };
-	char hsize[32], hlen[32], halloc[32];
+	char hsize[64], hlen[64], halloc[32];
 	struct stat st;
 	int opt, ctl, fd, ret, i, e;
 
@@ -230,17 +230,17 @@ int cmd_create(int argc, char **argv)
 		return 1;
 	}
 
-	human(arg.size, hsize, sizeof(hsize));
-	human(arg.file_length, hlen, sizeof(hlen));
-	human((uint64_t)st.st_blocks * 512, halloc, sizeof(halloc));
-	printf("Created %s: qcow2 version %u (compat %s), size %" PRIu64 " (%s), "
+	size_exact(arg.size, hsize, sizeof(hsize));
+	size_exact(arg.file_length, hlen, sizeof(hlen));
+	size_str((uint64_t)st.st_blocks * 512, halloc, sizeof(halloc));
+	printf("Created %s: qcow2 version %u (compat %s), size %s, "
 	       "cluster size %" PRIu64 ", refcount bits %" PRIu64 "%s%s, "
-	       "prealloc %s, file length %" PRIu64 " (%s, %s on disk)\n",
+	       "prealloc %s, file length %s, %s on disk\n",
 	       image, arg.version, arg.version == 2 ? "0.10" : "1.1",
-	       (uint64_t)arg.size, hsize, cluster_size, refcount_bits,
+	       hsize, cluster_size, refcount_bits,
 	       arg.flags & QCOW2_CREATE_LAZY_REFCOUNTS ? ", lazy refcounts" : "",
 	       arg.flags & QCOW2_CREATE_EXTENDED_L2 ? ", extended L2" : "",
-	       prealloc_names[arg.prealloc], (uint64_t)arg.file_length, hlen, halloc);
+	       prealloc_names[arg.prealloc], hlen, halloc);
 	if (backing)
 		printf("Backing file: %s%s%s\n", backing, backing_fmt ? ", format " : "",
 		       backing_fmt ? backing_fmt : "");

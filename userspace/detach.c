@@ -14,9 +14,9 @@ static int detach_one(int ctl, uint32_t index, uint32_t flags)
 	if (!ioctl(ctl, QCOW2_IOC_DETACH, &d))
 		return 0;
 	fprintf(stderr, "%s: cannot detach /dev/" QCOW2_DEVICE_NAME "%u: %s%s\n",
-		progname, index, strerror(errno),
+		progname, index, errno == ENXIO ? "No such device" : strerror(errno),
 		errno == EBUSY ? " (mounted or open; --lazy detaches it at the last close)" :
-		errno == ENXIO ? " (no such device)" :
+		errno == ENXIO ? " (not attached)" :
 		errno == EINVAL || errno == ENOTTY ?
 		" (the loaded module does not know this request: is it older than qcow2ctl?)" :
 		" (writing back its metadata failed; it stays attached: free space on the\n"
@@ -24,10 +24,62 @@ static int detach_one(int ctl, uint32_t index, uint32_t flags)
 	return -1;
 }
 
+static void detach_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: %s detach [OPTIONS] DEVICE|IMAGE...\n"
+		"       %s detach [OPTIONS] --all\n"
+		"\n"
+		"Write back each device's metadata, sync its image and remove the\n"
+		"device. An IMAGE names the device it is attached as. A device in use\n"
+		"is refused, unless --lazy: then it goes at its last close. If the\n"
+		"write-back fails (a full or failing file system under the image), the\n"
+		"device stays attached and the command fails: free space and detach\n"
+		"again. --force detaches anyway and drops the metadata it could not\n"
+		"write: the image may then lose writes; run 'qemu-img check' on it.\n"
+		"\n"
+		"Options:\n"
+		"  -d, --detach                the DEVICEs that follow (as losetup -d)\n"
+		"  -D, -a, --all               every attached device\n"
+		"  -l, --lazy                  a device in use goes at its last close\n"
+		"  -f, --force                 detach even if the metadata cannot be\n"
+		"                              written back\n"
+		"  -h, --help                  this text\n",
+		progname, progname);
+}
+
+/* DEVICE or the image file of one: its index, or -1 (said why). */
+static int detach_target(int ctl, const char *arg, uint32_t *index)
+{
+	struct stat st;
+	int holder;
+
+	if (!parse_device(arg, index))
+		return 0;
+	if (stat(arg, &st)) {
+		fprintf(stderr, "%s: %s: %s\n", progname, arg, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(stderr, "%s: '%s' is neither a qcow2 device (/dev/qcow2N) nor an image file\n",
+			progname, arg);
+		return -1;
+	}
+	holder = find_holder(ctl, &st);
+	if (holder < 0) {
+		fprintf(stderr, "%s: %s is not attached (%s list shows what is)\n",
+			progname, arg, progname);
+		return -1;
+	}
+	*index = holder;
+	return 0;
+}
+
 int cmd_detach(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "all", no_argument, NULL, 'a' },
+		{ "detach", no_argument, NULL, 'd' },
+		{ "all", no_argument, NULL, 'D' },
 		{ "lazy", no_argument, NULL, 'l' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
@@ -38,8 +90,11 @@ int cmd_detach(int argc, char **argv)
 	int c, ctl, n, i, ret = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "alfh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "dDalfh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'd':
+			break;
+		case 'D':
 		case 'a':
 			all = true;
 			break;
@@ -50,34 +105,30 @@ int cmd_detach(int argc, char **argv)
 			flags |= QCOW2_DETACH_FORCE;
 			break;
 		case 'h':
-			printf("Usage: %s detach [--lazy|--force] DEVICE|--all\n\n"
-			       "Write back the image's metadata, sync it and remove the device.\n"
-			       "A device in use is refused, unless --lazy: then it goes at its\n"
-			       "last close. If the write-back fails (a full or failing file\n"
-			       "system under the image), the device stays attached and the\n"
-			       "command fails: free space and detach again. --force detaches\n"
-			       "anyway and drops the metadata it could not write: the image\n"
-			       "may then lose writes; run 'qemu-img check' on it.\n", progname);
+			detach_usage(stdout);
 			return 0;
 		default:
+			detach_usage(stderr);
 			return 2;
 		}
 	}
-	if ((all ? argc != optind : argc - optind != 1) ||
-	    flags == (QCOW2_DETACH_DEFERRED | QCOW2_DETACH_FORCE)) {
-		fprintf(stderr, "Usage: %s detach [--lazy|--force] DEVICE|--all\n", progname);
+	if (all == (argc > optind)) {
+		fprintf(stderr, "%s: detach needs DEVICEs or --all, not both (%s detach --help)\n",
+			progname, progname);
 		return 2;
 	}
-	if (!all && parse_device(argv[optind], &index)) {
-		fprintf(stderr, "%s: '%s' is not a qcow2 device (/dev/qcow2N)\n",
-			progname, argv[optind]);
+	if (flags == (QCOW2_DETACH_DEFERRED | QCOW2_DETACH_FORCE)) {
+		fprintf(stderr, "%s: --lazy and --force exclude each other\n", progname);
 		return 2;
 	}
 	ctl = open_control();
 	if (ctl < 0)
 		return 1;
 	if (!all) {
-		ret = detach_one(ctl, index, flags) ? 1 : 0;
+		for (i = optind; i < argc; i++)
+			if (detach_target(ctl, argv[i], &index) ||
+			    detach_one(ctl, index, flags))
+				ret = 1;
 	} else {
 		n = list_devices(ctl, &idx);
 		if (n < 0)
@@ -85,7 +136,7 @@ int cmd_detach(int argc, char **argv)
 		for (i = 0; i < n; i++)
 			if (detach_one(ctl, idx[i], flags))
 				ret = 1;
-		if (n > 0)
+		if (n >= 0)
 			free(idx);
 	}
 	close(ctl);

@@ -55,46 +55,54 @@ static bool snapshot_has_disk_size(const struct image_snapshot *sn)
 	return sn->s.extra >= 16;
 }
 
-/*
- * qemu-img info's "Snapshot list", with the disk size where qemu-img shows
- * the VM clock and instruction count (struct qcow2_snapshot has neither).
- */
+/* qemu-img info's "Snapshot list", column for column. */
 static void print_snapshots(const struct image_snapshot *sn, uint32_t n)
 {
-	char vm[32], date[32], disk[32];
+	char vm[32], date[32], clock[32], icount[32];
+	uint64_t ms;
 	uint32_t i;
 
 	if (!n)
 		return;
 	printf("Snapshot list:\n");
-	printf("%-9s %-17s %7s %19s %12s\n", "ID", "TAG", "VM SIZE", "DATE",
-	       "DISK SIZE");
+	printf("%-9s %-17s %7s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE",
+	       "VM CLOCK", "ICOUNT");
 	for (i = 0; i < n; i++) {
-		human(sn[i].s.vm_state_size, vm, sizeof(vm));
+		size_str(sn[i].s.vm_state_size, vm, sizeof(vm));
 		snapshot_date(sn[i].s.date_sec, date, sizeof(date));
-		if (snapshot_has_disk_size(&sn[i]))
-			snprintf(disk, sizeof(disk), "%llu",
-				 (unsigned long long)sn[i].s.disk_size);
+		ms = sn[i].s.vm_clock_nsec / 1000000;
+		snprintf(clock, sizeof(clock), "%02llu:%02llu:%02llu.%03llu",
+			 (unsigned long long)(ms / 3600000),
+			 (unsigned long long)(ms / 60000 % 60),
+			 (unsigned long long)(ms / 1000 % 60),
+			 (unsigned long long)(ms % 1000));
+		if (sn[i].s.icount == (uint64_t)-1)
+			icount[0] = 0;
 		else
-			snprintf(disk, sizeof(disk), "-");
-		printf("%-9s %-17s %7s %19s %12s\n", sn[i].id, sn[i].name, vm,
-		       date, disk);
+			snprintf(icount, sizeof(icount), "%llu",
+				 (unsigned long long)sn[i].s.icount);
+		printf("%-9s %-16s %8s%20s%13s%11s\n", sn[i].id, sn[i].name, vm,
+		       date, clock, icount);
 	}
 }
 
-/* qemu-img info --output=json's snapshot object, without the VM clock. */
-static void json_snapshot(const struct image_snapshot *sn)
+/* qemu-img info --output=json's snapshot object. */
+static void json_snapshot(struct json *j, const struct image_snapshot *sn)
 {
-	printf("{\"id\": ");
-	json_str(sn->id);
-	printf(", \"name\": ");
-	json_str(sn->name);
-	printf(", \"vm-state-size\": %llu, \"date-sec\": %u",
-	       (unsigned long long)sn->s.vm_state_size, sn->s.date_sec);
+	json_object(j, NULL);
+	if (sn->s.icount != (uint64_t)-1)
+		json_u64(j, "icount", sn->s.icount);
+	json_u64(j, "vm-clock-nsec", sn->s.vm_clock_nsec % 1000000000);
+	json_string(j, "name", sn->name);
+	json_u64(j, "date-sec", sn->s.date_sec);
+	json_u64(j, "date-nsec", sn->s.date_nsec);
+	json_u64(j, "vm-clock-sec", sn->s.vm_clock_nsec / 1000000000);
+	json_string(j, "id", sn->id);
+	json_u64(j, "vm-state-size", sn->s.vm_state_size);
+	/* Not in qemu-img's output: the virtual size when it was taken. */
 	if (snapshot_has_disk_size(sn))
-		printf(", \"disk-size\": %llu",
-		       (unsigned long long)sn->s.disk_size);
-	printf("}");
+		json_u64(j, "disk-size", sn->s.disk_size);
+	json_end(j);
 }
 
 /**
@@ -119,115 +127,151 @@ struct image_info {
 	struct qcow2_err snap_err;
 };
 
+static void image_features(const struct qcow2_header *h, char *incompat,
+			   char *compat, char *autoclear, size_t len)
+{
+	feature_names(h->incompatible_features, incompat_names, 5, incompat, len);
+	feature_names(h->compatible_features, compat_names, 1, compat, len);
+	feature_names(h->autoclear_features, autoclear_names, 2, autoclear, len);
+}
+
+/* What qemu-img info prints, then what only qcow2ctl tells. */
 static void print_image_text(const struct image_info *i)
 {
 	const struct qcow2_header *h = &i->h;
-	char incompat[256], compat[256], autoclear[256];
+	char incompat[256], compat[256], autoclear[256], buf[64];
+	bool v3 = h->version >= 3;
 
-	feature_names(h->incompatible_features, incompat_names, 5, incompat,
-		      sizeof(incompat));
-	feature_names(h->compatible_features, compat_names, 1, compat, sizeof(compat));
-	feature_names(h->autoclear_features, autoclear_names, 2, autoclear,
-		      sizeof(autoclear));
+	image_features(h, incompat, compat, autoclear, sizeof(incompat));
 	printf("image: %s\n", i->path);
-	printf("version: %u\n", h->version);
-	printf("virtual size: %llu\n", (unsigned long long)h->size);
-	printf("cluster size: %u\n", 1U << h->cluster_bits);
-	printf("refcount bits: %u\n", 1U << h->refcount_order);
-	/* Version 2 has no such field, and qemu-img shows none. */
-	if (h->version >= 3)
-		printf("compression type: %s\n", compression_name(h->compression_type));
-	printf("l1 size: %u\n", h->l1_size);
-	printf("snapshots: %u\n", h->nb_snapshots);
-	printf("file length: %llu\n", (unsigned long long)i->st.st_size);
-	printf("incompatible features: %s\n", *incompat ? incompat : "none");
-	printf("compatible features: %s\n", *compat ? compat : "none");
-	printf("autoclear features: %s\n", *autoclear ? autoclear : "none");
-	if (*i->b.name)
-		printf("backing file: %s\n", i->b.name);
+	printf("file format: qcow2\n");
+	size_exact(h->size, buf, sizeof(buf));
+	printf("virtual size: %s\n", buf);
+	size_str((uint64_t)i->st.st_blocks * 512, buf, sizeof(buf));
+	printf("disk size: %s\n", buf);
+	printf("cluster_size: %u\n", 1U << h->cluster_bits);
+	if (h->incompatible_features & QCOW2_INCOMPAT_DIRTY)
+		printf("cleanly shut down: no\n");
+	if (*i->b.name) {
+		printf("backing file: %s", i->b.name);
+		if (i->chain.full_name && strcmp(i->chain.full_name, i->b.name))
+			printf(" (actual path: %s)", i->chain.full_name);
+		printf("\n");
+	}
 	if (*i->b.format)
 		printf("backing file format: %s\n", i->b.format);
-	chain_print(&i->chain, stdout);
 	if (i->snaps_read)
 		print_snapshots(i->snaps, h->nb_snapshots);
 	else
-		printf("snapshot list: cannot read: %s\n", i->snap_err.msg);
+		printf("Snapshot list: cannot read: %s\n", i->snap_err.msg);
+	printf("Format specific information:\n");
+	printf("    compat: %s\n", v3 ? "1.1" : "0.10");
+	printf("    compression type: %s\n", compression_name(h->compression_type));
+	if (v3)
+		printf("    lazy refcounts: %s\n",
+		       h->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS ?
+		       "true" : "false");
+	printf("    refcount bits: %u\n", 1U << h->refcount_order);
+	if (v3) {
+		printf("    corrupt: %s\n",
+		       h->incompatible_features & QCOW2_INCOMPAT_CORRUPT ?
+		       "true" : "false");
+		printf("    extended l2: %s\n",
+		       h->incompatible_features & QCOW2_INCOMPAT_EXTL2 ?
+		       "true" : "false");
+	}
+	printf("qcow2ctl:\n");
+	printf("    version: %u\n", h->version);
+	size_exact(i->st.st_size, buf, sizeof(buf));
+	printf("    file length: %s\n", buf);
+	printf("    l1 size: %u\n", h->l1_size);
+	printf("    snapshots: %u\n", h->nb_snapshots);
+	printf("    incompatible features: %s\n", *incompat ? incompat : "none");
+	printf("    compatible features: %s\n", *compat ? compat : "none");
+	printf("    autoclear features: %s\n", *autoclear ? autoclear : "none");
+	chain_print(&i->chain, stdout);
 }
 
 /* The resolved chain as an array of {filename, format}. */
-static void json_chain(const struct chain *c)
+static void json_chain(struct json *j, const struct chain *c)
 {
 	unsigned int n;
 
-	printf(", \"backing_chain\": [");
+	json_array(j, "backing-chain");
 	for (n = 0; n < c->count; n++) {
-		printf("%s{\"filename\": ", n ? ", " : "");
-		json_str(c->level[n].path);
-		printf(", \"format\": \"%s\"}",
-		       chain_format_name(c->level[n].format));
+		json_object(j, NULL);
+		json_string(j, "filename", c->level[n].path);
+		json_string(j, "format", chain_format_name(c->level[n].format));
+		json_end(j);
 	}
-	printf("]");
-	if (c->error) {
-		printf(", \"backing_chain_error\": ");
-		json_str(c->error);
-	}
+	json_end(j);
+	if (c->error)
+		json_string(j, "backing-chain-error", c->error);
 }
 
-/* qemu-img's keys for the backing file, where qemu-img has them. */
-static void json_backing(const struct image_info *i)
-{
-	printf(", \"backing_file\": ");
-	json_str(i->b.name);
-	if (!*i->b.name)
-		return;
-	printf(", \"backing-filename\": ");
-	json_str(i->b.name);
-	if (*i->b.format) {
-		printf(", \"backing-filename-format\": ");
-		json_str(i->b.format);
-	}
-	if (i->chain.full_name) {
-		printf(", \"full-backing-filename\": ");
-		json_str(i->chain.full_name);
-	}
-}
-
+/*
+ * qemu-img info --output=json's keys, with its values, then qcow2ctl's
+ * own (which qemu-img does not have).
+ */
 static void print_image_json(const struct image_info *i)
 {
 	const struct qcow2_header *h = &i->h;
 	char incompat[256], compat[256], autoclear[256];
+	bool v3 = h->version >= 3;
+	struct json j;
 	uint32_t n;
 
-	feature_names(h->incompatible_features, incompat_names, 5, incompat,
-		      sizeof(incompat));
-	feature_names(h->compatible_features, compat_names, 1, compat, sizeof(compat));
-	feature_names(h->autoclear_features, autoclear_names, 2, autoclear,
-		      sizeof(autoclear));
-	printf("{\"image\": ");
-	json_str(i->path);
-	printf(", \"version\": %u, \"size\": %llu, \"cluster_size\": %u, \"refcount_bits\": %u, \"l1_size\": %u, \"snapshot_count\": %u, \"file_length\": %llu",
-	       h->version, (unsigned long long)h->size, 1U << h->cluster_bits,
-	       1U << h->refcount_order, h->l1_size, h->nb_snapshots,
-	       (unsigned long long)i->st.st_size);
-	if (h->version >= 3)
-		printf(", \"compression_type\": \"%s\"",
-		       compression_name(h->compression_type));
-	printf(", \"incompatible_features\": \"%s\", \"compatible_features\": \"%s\", \"autoclear_features\": \"%s\"",
-	       incompat, compat, autoclear);
-	json_backing(i);
-	json_chain(&i->chain);
-	if (i->snaps_read) {
-		printf(", \"snapshots\": [");
-		for (n = 0; n < h->nb_snapshots; n++) {
-			printf("%s", n ? ", " : "");
-			json_snapshot(&i->snaps[n]);
-		}
-		printf("]");
-	} else {
-		printf(", \"snapshots_error\": ");
-		json_str(i->snap_err.msg);
+	image_features(h, incompat, compat, autoclear, sizeof(incompat));
+	json_begin(&j, stdout);
+	json_object(&j, NULL);
+	if (i->snaps_read && h->nb_snapshots) {
+		json_array(&j, "snapshots");
+		for (n = 0; n < h->nb_snapshots; n++)
+			json_snapshot(&j, &i->snaps[n]);
+		json_end(&j);
 	}
-	printf("}\n");
+	if (*i->b.format)
+		json_string(&j, "backing-filename-format", i->b.format);
+	json_u64(&j, "virtual-size", h->size);
+	json_string(&j, "filename", i->path);
+	json_u64(&j, "cluster-size", 1U << h->cluster_bits);
+	json_string(&j, "format", "qcow2");
+	json_u64(&j, "actual-size", (uint64_t)i->st.st_blocks * 512);
+	json_object(&j, "format-specific");
+	json_string(&j, "type", "qcow2");
+	json_object(&j, "data");
+	json_string(&j, "compat", v3 ? "1.1" : "0.10");
+	json_string(&j, "compression-type", compression_name(h->compression_type));
+	if (v3)
+		json_bool(&j, "lazy-refcounts",
+			  h->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS);
+	json_u64(&j, "refcount-bits", 1U << h->refcount_order);
+	if (v3) {
+		json_bool(&j, "corrupt",
+			  h->incompatible_features & QCOW2_INCOMPAT_CORRUPT);
+		json_bool(&j, "extended-l2",
+			  h->incompatible_features & QCOW2_INCOMPAT_EXTL2);
+	}
+	json_end(&j);
+	json_end(&j);
+	if (*i->b.name) {
+		if (i->chain.full_name)
+			json_string(&j, "full-backing-filename", i->chain.full_name);
+		json_string(&j, "backing-filename", i->b.name);
+	}
+	json_bool(&j, "dirty-flag", h->incompatible_features & QCOW2_INCOMPAT_DIRTY);
+	/* qcow2ctl's own. */
+	json_u64(&j, "qcow2-version", h->version);
+	json_u64(&j, "file-length", i->st.st_size);
+	json_u64(&j, "l1-size", h->l1_size);
+	json_u64(&j, "snapshot-count", h->nb_snapshots);
+	json_string(&j, "incompatible-features", incompat);
+	json_string(&j, "compatible-features", compat);
+	json_string(&j, "autoclear-features", autoclear);
+	json_chain(&j, &i->chain);
+	if (!i->snaps_read)
+		json_string(&j, "snapshots-error", i->snap_err.msg);
+	json_end(&j);
 }
 
 /*
@@ -253,7 +297,11 @@ static int info_image(const char *path, bool json, const struct chain_opts *o)
 		goto out;
 	}
 	if (image_read_header(fd, i->st.st_size, &i->h, &i->b, &err)) {
-		fprintf(stderr, "%s: %s: %s\n", progname, path, err.msg);
+		if (!strncmp(err.msg, "not a ", 6))
+			fprintf(stderr, "%s: %s is %s (qemu-img info tells what it is)\n",
+				progname, path, err.msg);
+		else
+			fprintf(stderr, "%s: %s: %s\n", progname, path, err.msg);
 		goto out;
 	}
 	chain_resolve(&i->chain, path, &i->st, &i->b, o);
@@ -280,6 +328,8 @@ out:
  * @levels: the module reports the levels (QCOW2_FEATURE_BACKING)
  * @level_state: the module fills in struct qcow2_level @state
  *	(QCOW2_FEATURE_LEVEL_STATE)
+ * @discard: the module reports the discard counters
+ * @image_id: the module reports the image file's device and inode
  * @level: @nlevels levels, [0] the image, if @levels
  * @nlevels: entries in @level
  * @snap: the snapshot shown, when the device shows one and its entry
@@ -292,6 +342,7 @@ struct device_info {
 	bool levels;
 	bool level_state;
 	bool discard;
+	bool image_id;
 	struct qcow2_level *level;
 	unsigned int nlevels;
 	struct image_snapshot *snap;
@@ -396,115 +447,133 @@ static void print_levels_text(const struct device_info *d)
 		       d->level[0].snapshot, d->snap_err.msg);
 }
 
-static void print_levels_json(const struct device_info *d)
+static void print_levels_json(struct json *j, const struct device_info *d)
 {
 	const struct qcow2_level *lv;
 	unsigned int n;
 
-	printf(", \"backing_chain\": [");
+	json_array(j, "backing_chain");
 	for (n = 1; n < d->nlevels; n++) {
 		lv = &d->level[n];
-		printf("%s{\"filename\": ", n > 1 ? ", " : "");
-		json_str(lv->path);
-		printf(", \"format\": \"%s\", \"size\": %llu",
-		       chain_format_name(lv->format),
-		       (unsigned long long)lv->size);
-		if (lv->format == QCOW2_FORMAT_QCOW2)
-			printf(", \"version\": %u, \"cluster_size\": %u",
-			       lv->version, lv->cluster_size);
-		if (d->level_state)
-			printf(", \"direct_io\": %s, \"corrupt\": %s",
-			       lv->state & QCOW2_STATE_DIRECT_IO ?
-			       "true" : "false",
-			       lv->state & QCOW2_STATE_CORRUPT ?
-			       "true" : "false");
-		printf("}");
+		json_object(j, NULL);
+		json_string(j, "filename", lv->path);
+		json_string(j, "format", chain_format_name(lv->format));
+		json_u64(j, "size", lv->size);
+		if (lv->format == QCOW2_FORMAT_QCOW2) {
+			json_u64(j, "version", lv->version);
+			json_u64(j, "cluster_size", lv->cluster_size);
+		}
+		if (d->level_state) {
+			json_bool(j, "direct_io", lv->state & QCOW2_STATE_DIRECT_IO);
+			json_bool(j, "corrupt", lv->state & QCOW2_STATE_CORRUPT);
+		}
+		json_end(j);
 	}
-	printf("]");
+	json_end(j);
 	if (!(d->s.state & QCOW2_STATE_SNAPSHOT) || !d->nlevels)
 		return;
-	printf(", \"snapshot\": {\"entry\": %u", d->level[0].snapshot);
+	json_object(j, "snapshot");
+	json_u64(j, "entry", d->level[0].snapshot);
 	if (d->snap) {
-		printf(", \"id\": ");
-		json_str(d->snap->id);
-		printf(", \"name\": ");
-		json_str(d->snap->name);
+		json_string(j, "id", d->snap->id);
+		json_string(j, "name", d->snap->name);
 	} else {
-		printf(", \"error\": ");
-		json_str(d->snap_err.msg);
+		json_string(j, "error", d->snap_err.msg);
 	}
-	printf("}");
+	json_end(j);
 }
 
-static void print_device(const struct device_info *d, bool json)
+static const char *const state_names[] = {
+	"read-only", "partscan", "autoclear", "direct-io", "corrupt",
+	"backing-file", "write-back-error", "snapshot", "discard",
+};
+
+#define COUNTERS(X) X(reads) X(writes) X(read_bytes) X(write_bytes) X(flushes) \
+	X(errors) X(alloc_clusters) X(cow_clusters) X(l2_hits) X(l2_misses) \
+	X(refcount_hits) X(refcount_misses) X(metadata_writes) X(decompressed) \
+	X(decompressed_hits)
+#define DISCARD_COUNTERS(X) X(discarded_clusters) X(freed_clusters) \
+	X(reused_clusters)
+
+static void print_device_text(const struct device_info *d)
 {
-	static const char *const state_names[] = {
-		"read-only", "partscan", "autoclear", "direct-io", "corrupt",
-		"backing-file", "write-back-error", "snapshot", "discard",
-	};
 	const struct qcow2_status *s = &d->s;
-	char incompat[256], state[256];
+	char incompat[256], state[256], buf[64];
 
 	feature_names(s->incompatible_features, incompat_names, 5, incompat,
 		      sizeof(incompat));
 	feature_names(s->state, state_names, 9, state, sizeof(state));
-	if (!json) {
-		printf("device: /dev/" QCOW2_DEVICE_NAME "%u\n", s->index);
-		printf("image: %s\n", s->path);
-		printf("virtual size: %llu\n", (unsigned long long)s->size);
-		printf("cluster size: %u\n", s->cluster_size);
-		printf("version: %u\n", s->version);
-		printf("refcount bits: %u\n", s->refcount_bits);
-		if (d->compressed && s->version >= 3)
-			printf("compression type: %s\n",
-			       compression_name(s->compression_type));
-		printf("incompatible features: %s\n", *incompat ? incompat : "none");
-		printf("state: %s\n", *state ? state : "read-write");
-		if (d->levels)
-			print_levels_text(d);
-		printf("l2 cache size: %llu\n", (unsigned long long)s->l2_cache_size);
-		printf("refcount cache size: %llu\n",
-		       (unsigned long long)s->refcount_cache_size);
-	}
-#define FIELDS(X) X(reads) X(writes) X(read_bytes) X(write_bytes) X(flushes) \
-	X(errors) X(alloc_clusters) X(cow_clusters) X(l2_hits) X(l2_misses) \
-	X(refcount_hits) X(refcount_misses) X(metadata_writes) X(decompressed) \
-	X(decompressed_hits)
-#define TEXT(f) printf("%s: %llu\n", #f, (unsigned long long)s->f);
-#define JSON(f) printf(", \"%s\": %llu", #f, (unsigned long long)s->f);
-	if (!json) {
-		FIELDS(TEXT)
-		if (d->discard) {
-			TEXT(discarded_clusters)
-			TEXT(freed_clusters)
-			TEXT(reused_clusters)
-		}
-		return;
-	}
-	printf("{\"device\": \"/dev/" QCOW2_DEVICE_NAME "%u\", \"image\": ", s->index);
-	json_str(s->path);
-	printf(", \"size\": %llu, \"cluster_size\": %u, \"version\": %u, \"refcount_bits\": %u",
-	       (unsigned long long)s->size, s->cluster_size, s->version,
-	       s->refcount_bits);
+	printf("device: /dev/" QCOW2_DEVICE_NAME "%u\n", s->index);
+	printf("image: %s\n", s->path);
+	if (d->image_id)
+		printf("image file: device %u:%u, inode %llu\n",
+		       s->image_dev_major, s->image_dev_minor,
+		       (unsigned long long)s->image_ino);
+	size_exact(s->size, buf, sizeof(buf));
+	printf("virtual size: %s\n", buf);
+	printf("cluster size: %u\n", s->cluster_size);
+	printf("version: %u\n", s->version);
+	printf("refcount bits: %u\n", s->refcount_bits);
 	if (d->compressed && s->version >= 3)
-		printf(", \"compression_type\": \"%s\"",
+		printf("compression type: %s\n",
 		       compression_name(s->compression_type));
-	printf(", \"incompatible_features\": \"%s\", \"state\": \"%s\"", incompat, state);
+	printf("incompatible features: %s\n", *incompat ? incompat : "none");
+	printf("state: %s\n", *state ? state : "read-write");
 	if (d->levels)
-		print_levels_json(d);
-	printf(", \"l2_cache_size\": %llu, \"refcount_cache_size\": %llu",
-	       (unsigned long long)s->l2_cache_size,
-	       (unsigned long long)s->refcount_cache_size);
-	FIELDS(JSON)
+		print_levels_text(d);
+	size_exact(s->l2_cache_size, buf, sizeof(buf));
+	printf("l2 cache size: %s\n", buf);
+	size_exact(s->refcount_cache_size, buf, sizeof(buf));
+	printf("refcount cache size: %s\n", buf);
+#define TEXT(f) printf("%s: %llu\n", #f, (unsigned long long)s->f);
+	COUNTERS(TEXT)
 	if (d->discard) {
-		JSON(discarded_clusters)
-		JSON(freed_clusters)
-		JSON(reused_clusters)
+		DISCARD_COUNTERS(TEXT)
 	}
-	printf("}\n");
-#undef FIELDS
 #undef TEXT
+}
+
+/* Keys in snake_case, as the sysfs attributes under qcow2/ are named. */
+static void print_device_json(const struct device_info *d)
+{
+	const struct qcow2_status *s = &d->s;
+	char incompat[256], state[256], name[32];
+	struct json j;
+
+	feature_names(s->incompatible_features, incompat_names, 5, incompat,
+		      sizeof(incompat));
+	feature_names(s->state, state_names, 9, state, sizeof(state));
+	json_begin(&j, stdout);
+	json_object(&j, NULL);
+	snprintf(name, sizeof(name), "/dev/" QCOW2_DEVICE_NAME "%u", s->index);
+	json_string(&j, "device", name);
+	json_string(&j, "image", s->path);
+	if (d->image_id) {
+		snprintf(name, sizeof(name), "%u:%u", s->image_dev_major,
+			 s->image_dev_minor);
+		json_string(&j, "image_dev", name);
+		json_u64(&j, "image_inode", s->image_ino);
+	}
+	json_u64(&j, "size", s->size);
+	json_u64(&j, "cluster_size", s->cluster_size);
+	json_u64(&j, "version", s->version);
+	json_u64(&j, "refcount_bits", s->refcount_bits);
+	if (d->compressed && s->version >= 3)
+		json_string(&j, "compression_type",
+			    compression_name(s->compression_type));
+	json_string(&j, "incompatible_features", incompat);
+	json_string(&j, "state", state);
+	if (d->levels)
+		print_levels_json(&j, d);
+	json_u64(&j, "l2_cache_size", s->l2_cache_size);
+	json_u64(&j, "refcount_cache_size", s->refcount_cache_size);
+#define JSON(f) json_u64(&j, #f, s->f);
+	COUNTERS(JSON)
+	if (d->discard) {
+		DISCARD_COUNTERS(JSON)
+	}
 #undef JSON
+	json_end(&j);
 }
 
 static int info_device(uint32_t index, bool json)
@@ -528,11 +597,15 @@ static int info_device(uint32_t index, bool json)
 	d->levels = v.features & QCOW2_FEATURE_BACKING;
 	d->level_state = v.features & QCOW2_FEATURE_LEVEL_STATE;
 	d->discard = v.features & QCOW2_FEATURE_DISCARD;
+	d->image_id = v.features & QCOW2_FEATURE_IMAGE_ID;
 	if (d->levels)
 		get_levels(ctl, d);
 	if (d->nlevels && d->level[0].snapshot)
 		get_device_snapshot(d);
-	print_device(d, json);
+	if (json)
+		print_device_json(d);
+	else
+		print_device_text(d);
 	ret = 0;
 out:
 	if (ctl >= 0)
@@ -608,14 +681,13 @@ int cmd_info(int argc, char **argv)
 		return 2;
 	}
 	arg = argv[optind];
-	/* A file that is not a block device is an image. */
-	if (!stat(arg, &st) && !S_ISBLK(st.st_mode))
+	/*
+	 * A qcow2 device name is a device (qcow2N names one even when no
+	 * such file is here); anything else is an image file.
+	 */
+	if (parse_device(arg, &index) ||
+	    (!stat(arg, &st) && !S_ISBLK(st.st_mode)))
 		return info_image(arg, json, &o);
-	if (parse_device(arg, &index)) {
-		fprintf(stderr, "%s: '%s' is neither an image file nor a qcow2 device\n",
-			progname, arg);
-		return 2;
-	}
 	if (chain_opts) {
 		fprintf(stderr, "%s: --backing-format and --backing-chain are for image files: a device's chain was fixed when it was attached\n",
 			progname);

@@ -104,46 +104,110 @@ TEST(devices)
 	ASSERT_NE(0, parse_device("99999999999", &i));
 }
 
-TEST(human_units)
+/* Checked against qemu-img info's "virtual size" and "disk size". */
+TEST(size_units_as_qemu_img)
+{
+	char b[64];
+
+	size_str(0, b, sizeof(b));
+	ASSERT_STREQ("0 B", b);
+	size_str(999, b, sizeof(b));
+	ASSERT_STREQ("999 B", b);
+	/* From 1000 on, the next unit: never four digits before the point. */
+	size_str(1000, b, sizeof(b));
+	ASSERT_STREQ("0.977 KiB", b);
+	size_str(1024, b, sizeof(b));
+	ASSERT_STREQ("1 KiB", b);
+	size_str(1536, b, sizeof(b));
+	ASSERT_STREQ("1.5 KiB", b);
+	size_str(204 << 10, b, sizeof(b));
+	ASSERT_STREQ("204 KiB", b);
+	size_str(64ULL << 30, b, sizeof(b));
+	ASSERT_STREQ("64 GiB", b);
+	size_str((1ULL << 30) + 512 * 3, b, sizeof(b));
+	ASSERT_STREQ("1 GiB", b);
+	size_str(UINT64_MAX, b, sizeof(b));
+	ASSERT_STREQ("16 EiB", b);
+	size_exact(64ULL << 30, b, sizeof(b));
+	ASSERT_STREQ("64 GiB (68719476736 bytes)", b);
+	size_exact(1000, b, sizeof(b));
+	ASSERT_STREQ("0.977 KiB (1000 bytes)", b);
+}
+
+/* lsblk's column form. */
+TEST(size_columns)
 {
 	char b[32];
 
-	human(0, b, sizeof(b));
-	ASSERT_STREQ("0 B", b);
-	human(1023, b, sizeof(b));
-	ASSERT_STREQ("1023 B", b);
-	human(1024, b, sizeof(b));
-	ASSERT_STREQ("1 KiB", b);
-	human(1536, b, sizeof(b));
-	ASSERT_STREQ("1.5 KiB", b);
-	human(64ULL << 30, b, sizeof(b));
-	ASSERT_STREQ("64 GiB", b);
-	human(UINT64_MAX, b, sizeof(b));
-	ASSERT_STREQ("16 EiB", b);
+	size_short(0, b, sizeof(b));
+	ASSERT_STREQ("0B", b);
+	size_short(1023, b, sizeof(b));
+	ASSERT_STREQ("1023B", b);
+	size_short(1024, b, sizeof(b));
+	ASSERT_STREQ("1K", b);
+	size_short(1536, b, sizeof(b));
+	ASSERT_STREQ("1.5K", b);
+	size_short(64ULL << 30, b, sizeof(b));
+	ASSERT_STREQ("64G", b);
+	/* 1.96G rounds to 2G, not "1.10G". */
+	size_short((2ULL << 30) - (40ULL << 20), b, sizeof(b));
+	ASSERT_STREQ("2G", b);
+	size_short(UINT64_MAX, b, sizeof(b));
+	ASSERT_STREQ("16E", b);
 }
 
-/* What json_str() prints for @s. */
-static char *json_of(const char *s)
+TEST(escaped_names)
 {
-	static char out[256];
-	FILE *f = tmpfile();
-	size_t n;
+	char b[64];
+
+	ASSERT_STREQ("/img/a b.qcow2", escape_name("/img/a b.qcow2", false, b, sizeof(b)));
+	ASSERT_STREQ("/img/a\\x20b.qcow2", escape_name("/img/a b.qcow2", true, b, sizeof(b)));
+	ASSERT_STREQ("new\\x0aline\\x5c", escape_name("new\nline\\", false, b, sizeof(b)));
+	/* Cut short, never overrun. */
+	escape_name("\n\n\n\n\n\n", false, b, 12);
+	ASSERT_STREQ("\\x0a\\x0a", b);
+}
+
+/* What @fn writes with a JSON writer, as a string. */
+static char *json_text(void (*fn)(struct json *j, const void *arg), const void *arg)
+{
+	static char out[1024];
+	char *buf = NULL;
+	size_t len = 0;
+	struct json j;
+	FILE *f = open_memstream(&buf, &len);
 
 	if (!f)
 		return NULL;
-	fflush(stdout);
-	int saved = dup(1);
-
-	dup2(fileno(f), 1);
-	json_str(s);
-	fflush(stdout);
-	dup2(saved, 1);
-	close(saved);
-	rewind(f);
-	n = fread(out, 1, sizeof(out) - 1, f);
-	out[n] = 0;
+	json_begin(&j, f);
+	fn(&j, arg);
 	fclose(f);
+	snprintf(out, sizeof(out), "%s", buf);
+	free(buf);
 	return out;
+}
+
+static void one_string(struct json *j, const void *arg)
+{
+	json_object(j, NULL);
+	json_string(j, "s", arg);
+	json_end(j);
+}
+
+static const char *json_of(const char *s)
+{
+	const char *t = json_text(one_string, s);
+	static char v[512];
+	size_t n;
+
+	/* {\n    "s": VALUE\n}\n */
+	if (!t || strncmp(t, "{\n    \"s\": ", 11))
+		return "(bad document)";
+	n = strlen(t + 11);
+	if (n < 3)
+		return "(bad document)";
+	snprintf(v, sizeof(v), "%.*s", (int)(n - 3), t + 11);
+	return v;
 }
 
 TEST(json_strings)
@@ -151,8 +215,54 @@ TEST(json_strings)
 	ASSERT_STREQ("\"plain.qcow2\"", json_of("plain.qcow2"));
 	ASSERT_STREQ("\"a \\\"quoted\\\" name\"", json_of("a \"quoted\" name"));
 	ASSERT_STREQ("\"back\\\\slash\"", json_of("back\\slash"));
-	ASSERT_STREQ("\"new\\u000aline\\u0009tab\\u001b\"", json_of("new\nline\ttab\x1b"));
+	ASSERT_STREQ("\"new\\u000aline\\u0009tab\\u001b\\u007f\"",
+		     json_of("new\nline\ttab\x1b\x7f"));
 	ASSERT_STREQ("\"\"", json_of(""));
+	/* UTF-8 passes; bytes that are not UTF-8 become U+FFFD. */
+	ASSERT_STREQ("\"\xc3\x9c" "n\xc3\xaf" "c\xc3\xb8" "d\xc3\xa9\"", json_of("\xc3\x9c" "n\xc3\xaf" "c\xc3\xb8" "d\xc3\xa9"));
+	ASSERT_STREQ("\"\xf0\x9f\x98\x80\"", json_of("\xf0\x9f\x98\x80"));
+	ASSERT_STREQ("\"a\\ufffdb\"", json_of("a\xff" "b"));
+	ASSERT_STREQ("\"\\ufffd\\ufffd\"", json_of("\xc0\xaf"));		/* overlong */
+	ASSERT_STREQ("\"\\ufffd\\ufffd\\ufffd\"", json_of("\xed\xa0\x80"));	/* surrogate */
+	ASSERT_STREQ("\"\\ufffd\\ufffd\"", json_of("\xe2\x82"));		/* cut short */
+}
+
+static void nested(struct json *j, const void *arg)
+{
+	(void)arg;
+	json_object(j, NULL);
+	json_array(j, "devices");
+	json_object(j, NULL);
+	json_string(j, "name", "/dev/qcow20");
+	json_u64(j, "size", 1ULL << 30);
+	json_bool(j, "ro", true);
+	json_end(j);
+	json_object(j, NULL);
+	json_end(j);
+	json_end(j);
+	json_array(j, "empty");
+	json_end(j);
+	json_u64(j, "max", UINT64_MAX);
+	json_bool(j, "no", false);
+	json_end(j);
+}
+
+/* Commas, nesting and indentation, as qemu-img's JSON looks. */
+TEST(json_documents)
+{
+	ASSERT_STREQ("{\n"
+		     "    \"devices\": [\n"
+		     "        {\n"
+		     "            \"name\": \"/dev/qcow20\",\n"
+		     "            \"size\": 1073741824,\n"
+		     "            \"ro\": true\n"
+		     "        },\n"
+		     "        {}\n"
+		     "    ],\n"
+		     "    \"empty\": [],\n"
+		     "    \"max\": 18446744073709551615,\n"
+		     "    \"no\": false\n"
+		     "}\n", json_text(nested, NULL));
 }
 
 TEST_HARNESS_MAIN

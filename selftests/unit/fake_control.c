@@ -17,6 +17,9 @@
  *                        QCOW2_IOC_LEVEL: "FORMAT:PATH,...", the image first
  *   FAKE_QCOW2_SNAPSHOT  level 0's @snapshot (with QCOW2_STATE_SNAPSHOT)
  *   FAKE_QCOW2_CORRUPT   the level QCOW2_IOC_LEVEL reports with QCOW2_STATE_CORRUPT
+ *
+ * QCOW2_IOC_LIST reports /dev/qcow20 when FAKE_QCOW2_LEVELS is set, and
+ * QCOW2_IOC_DETACH of it is logged to FAKE_QCOW2_LOG.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -28,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <linux/qcow2.h>
@@ -162,6 +166,7 @@ static unsigned int fake_level(unsigned int n, struct qcow2_level *l)
 static int fake_status(struct qcow2_status *s)
 {
 	struct qcow2_level l = { 0 };
+	struct stat st;
 
 	if (s->index || !fake_level(0, &l)) {
 		errno = ENXIO;
@@ -177,6 +182,39 @@ static int fake_status(struct qcow2_status *s)
 	s->refcount_bits = 16;
 	s->size = 1 << 20;
 	memcpy(s->path, l.path, sizeof(s->path));
+	if (!stat(l.path, &st)) {
+		s->image_dev_major = major(st.st_dev);
+		s->image_dev_minor = minor(st.st_dev);
+		s->image_ino = st.st_ino;
+	}
+	return 0;
+}
+
+static int fake_list(struct qcow2_list *l)
+{
+	uint32_t *idx = (uint32_t *)(uintptr_t)l->indexes;
+	uint32_t room = l->count;
+
+	l->count = fake_level(0, NULL) ? 1 : 0;
+	if (l->count && room)
+		idx[0] = 0;
+	return 0;
+}
+
+static int fake_detach(struct qcow2_detach *d)
+{
+	const char *name = getenv("FAKE_QCOW2_LOG");
+	FILE *log;
+
+	if (d->index || !fake_level(0, NULL)) {
+		errno = ENXIO;
+		return -1;
+	}
+	log = name ? fopen(name, "a") : NULL;
+	if (log) {
+		fprintf(log, "detach index=%u flags=0x%x\n", d->index, d->flags);
+		fclose(log);
+	}
 	return 0;
 }
 
@@ -219,6 +257,10 @@ static int fake_ioctl(unsigned long req, void *arg)
 		return fake_status(arg);
 	case QCOW2_IOC_LEVEL:
 		return fake_get_level(arg);
+	case QCOW2_IOC_LIST:
+		return fake_list(arg);
+	case QCOW2_IOC_DETACH:
+		return fake_detach(arg);
 	default:
 		errno = ENOTTY;
 		return -1;

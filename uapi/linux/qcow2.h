@@ -63,11 +63,17 @@
  * reused_clusters.
  */
 #define QCOW2_FEATURE_DISCARD	(1ULL << 5)
+/*
+ * struct qcow2_status @image_dev_major, @image_dev_minor and @image_ino are
+ * filled in: which file the image is, as stat(2) on it says.
+ */
+#define QCOW2_FEATURE_IMAGE_ID	(1ULL << 6)
 #define QCOW2_FEATURES_ALL	(QCOW2_FEATURE_CREATE | QCOW2_FEATURE_ATTACH | \
 				 QCOW2_FEATURE_COMPRESSED | \
 				 QCOW2_FEATURE_BACKING | \
 				 QCOW2_FEATURE_LEVEL_STATE | \
-				 QCOW2_FEATURE_DISCARD)
+				 QCOW2_FEATURE_DISCARD | \
+				 QCOW2_FEATURE_IMAGE_ID)
 
 /**
  * struct qcow2_version - argument of %QCOW2_IOC_VERSION
@@ -302,7 +308,11 @@ struct qcow2_detach {
  *	out of the image file when it can (modules with %QCOW2_FEATURE_DISCARD).
  * @reused_clusters: out: free clusters inside the image file handed out
  *	again (modules with %QCOW2_FEATURE_DISCARD).
- * @reserved: out: zero.
+ * @image_dev_major: out: major number of the device holding the image
+ *	file, as stat(2) reports it at attach (modules with
+ *	%QCOW2_FEATURE_IMAGE_ID; else 0).
+ * @image_dev_minor: out: its minor number.
+ * @image_ino: out: the image file's inode number, as stat(2) reports it.
  * @path: out: path of the image file, NUL-terminated (as d_path() has it:
  *	" (deleted)" appended when it was unlinked).
  */
@@ -339,7 +349,9 @@ struct qcow2_status {
 	__u64 discarded_clusters;
 	__u64 freed_clusters;
 	__u64 reused_clusters;
-	__u64 reserved[2];
+	__u32 image_dev_major;
+	__u32 image_dev_minor;
+	__u64 image_ino;
 	char path[QCOW2_PATH_MAX];
 };
 
