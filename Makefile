@@ -21,7 +21,14 @@
 #   make fuzz-images    mutated images attached in a guest: N=1000 of them
 #                       (default) on KERNEL=debug (default), 6.1 or 6.12
 #   make deps           install the Debian packages the project needs
-#   make install        install qcow2.ko (for modprobe) and qcow2ctl
+#   make install        install qcow2.ko (for modprobe) and qcow2ctl, its
+#                       man page, bash completion and udev rules
+#   make dkms-install   the module's source to /usr/src/qcow2-VERSION, built
+#                       and installed by DKMS for every kernel with headers,
+#                       and rebuilt by DKMS for each new kernel
+#   make dkms-uninstall
+#   make deb            the Debian packages qcow2-dkms and qcow2ctl, with
+#                       dpkg-buildpackage, checked by lintian, in build/deb/
 #   make clean
 #
 # KDIR selects the kernel headers or tree; by default the running kernel's
@@ -33,9 +40,11 @@
 KDIR ?= $(shell scripts/default-kdir.sh)
 CC ?= cc
 CFLAGS ?= -O2 -g
-USER_CFLAGS := $(CFLAGS) -Wall -Wextra -Werror -Iuapi -D_GNU_SOURCE
+VERSION := $(shell cat VERSION)
+USER_CFLAGS := $(CFLAGS) -Wall -Wextra -Werror -Iuapi -D_GNU_SOURCE \
+	-DQCOW2_VERSION='"$(VERSION)"'
 UNIT_CFLAGS := -O1 -g -Wall -Werror -fsanitize=address,undefined \
-	-fno-sanitize-recover=all -Idriver -Iuserspace
+	-fno-sanitize-recover=all -Idriver -Iuserspace -DQCOW2_VERSION='"$(VERSION)"'
 
 # The on-disk format code, built into the module and into userspace.
 FORMAT_SRC := driver/qcow2_format.c driver/qcow2_format.h userspace/kerncompat.h
@@ -126,9 +135,28 @@ deps:
 
 PREFIX ?= /usr/local
 
+PREFIX ?= /usr/local
+UDEVDIR ?= /lib/udev
 install: all
 	$(MAKE) -C "$(KDIR)" M="$$(dirname "$$(readlink -f qcow2.ko)")" modules_install
+	$(MAKE) install-tools
+
+# The tool and what goes with it, without the module (DKMS builds that).
+install-tools: qcow2ctl
 	install -D -m 0755 userspace/qcow2ctl $(DESTDIR)$(PREFIX)/sbin/qcow2ctl
+	install -D -m 0644 userspace/man/qcow2ctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/qcow2ctl.8
+	install -D -m 0644 userspace/completion/qcow2ctl \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/qcow2ctl
+	install -D -m 0644 userspace/udev/60-qcow2.rules $(DESTDIR)$(UDEVDIR)/rules.d/60-qcow2.rules
+
+dkms-install: install-tools
+	scripts/dkms.sh install
+
+dkms-uninstall:
+	scripts/dkms.sh uninstall
+
+deb:
+	scripts/deb.sh
 
 check:
 	scripts/check.sh
@@ -147,4 +175,4 @@ clean:
 		selftests/unit/qcow2ctl selftests/unit/fake_control.so selftests/unit/args_test
 	$(MAKE) -s -C selftests clean
 
-.PHONY: all module splat qcow2ctl tools unit-build unit fuzz-build fuzz fuzz-images deps install check check-full demo bench clean
+.PHONY: all module splat qcow2ctl tools unit-build unit fuzz-build fuzz fuzz-images deps install install-tools dkms-install dkms-uninstall deb check check-full demo bench clean

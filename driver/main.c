@@ -29,3 +29,4 @@ module_exit(qcow2_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("qcow2 image files as block devices");
 MODULE_AUTHOR("The qcow2 block driver authors");
+MODULE_VERSION(QCOW2_VERSION);

@@ -26,7 +26,7 @@ mkdir -p "$out"
 # Mirror Kbuild and the source directories as symlinks; drop links whose
 # target went away so a removed source file is not built from a stale link.
 find "$out" -type l ! -exec test -e {} \; -delete
-for f in Kbuild driver uapi; do
+for f in Kbuild VERSION driver uapi; do
 	[ -e "$src/$f" ] || continue
 	if [ -d "$src/$f" ]; then
 		(cd "$src" && find "$f" -type f \( -name '*.c' -o -name '*.h' \)) |

@@ -29,6 +29,11 @@ packages=(
 	python3 zstd
 	# stress.sh: memory pressure, and an NFS server and client in the guest
 	stress-ng nfs-kernel-server iproute2
+	# packaging: DKMS and its debhelper add-on, the Debian package
+	# tooling and its checker; man renders the man page, udev's rules
+	# make the /dev/disk links, bash-completion loads the completion
+	dkms dh-dkms debhelper dpkg-dev fakeroot lintian man-db udev
+	bash-completion
 	# make bench: its chart, and perf for profiles in the guest
 	gnuplot-nox fonts-dejavu-core linux-perf
 )

@@ -628,7 +628,8 @@ static void info_usage(FILE *f)
 		"fail) and its snapshot table.\n"
 		"\n"
 		"Options:\n"
-		"      --json                  one JSON object\n"
+		"  -J, --json                  one JSON object (of an image file: with\n"
+		"                              qemu-img info --output=json's keys)\n"
 		"      --backing-format=FMT    as for attach (image files only)\n"
 		"      --backing-chain=FILE[,FILE...]\n"
 		"                              as for attach (image files only)\n"
@@ -639,7 +640,7 @@ static void info_usage(FILE *f)
 int cmd_info(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
+		{ "json", no_argument, NULL, 'J' },
 		{ "backing-format", required_argument, NULL, 'F' },
 		{ "backing-chain", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
@@ -653,9 +654,9 @@ int cmd_info(int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "Jh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j':
+		case 'J':
 			json = true;
 			break;
 		case 'F':

@@ -20,29 +20,50 @@ static void usage(FILE *f)
 		CONTROL_PATH ".\n"
 		"\n"
 		"Commands:\n"
-		"  create [OPTIONS] IMAGE SIZE   create a qcow2 image (in the kernel);\n"
-		"                                \"%s create --help\" lists the options\n"
-		"  attach [OPTIONS] IMAGE        attach IMAGE as /dev/qcow2N;\n"
-		"                                \"%s attach --help\" lists the options\n"
-		"  detach [--lazy|--force] DEVICE|--all\n"
-		"                                detach /dev/qcow2N (or every device)\n"
-		"  list [--json]                 attached devices and their images\n"
-		"  info [--json] DEVICE|IMAGE    state and counters of a device, or the\n"
-		"                                header, backing chain and snapshots of\n"
-		"                                an image file; \"%s info --help\" lists\n"
-		"                                the options\n"
-		"  version                       ABI version and features of the loaded module\n"
+		"  create [OPTIONS] IMAGE SIZE   create a qcow2 image (in the kernel)\n"
+		"  attach [OPTIONS] IMAGE        attach IMAGE as /dev/qcow2N\n"
+		"  detach [OPTIONS] DEVICE|IMAGE...|--all\n"
+		"                                detach devices, writing back their\n"
+		"                                metadata first\n"
+		"  list [OPTIONS] [DEVICE...]    attached devices and their images\n"
+		"  info [OPTIONS] DEVICE|IMAGE   state and counters of a device; what\n"
+		"                                qemu-img info says of an image file,\n"
+		"                                with its backing chain\n"
+		"  version                       versions of qcow2ctl and of the loaded\n"
+		"                                module, and the module's features\n"
 		"  help                          this text\n"
 		"\n"
+		"\"%s COMMAND --help\" lists a command's options; qcow2ctl(8) has it all.\n"
+		"\n"
+		"Options:\n"
+		"  -h, --help                    this text\n"
+		"  -V, --version                 qcow2ctl's version\n"
+		"\n"
 		"If " CONTROL_PATH " does not exist, %s loads the module with\n"
-		"\"modprobe qcow2\" first (the control device has a dynamic minor, so no\n"
-		"device node exists before the module is loaded).\n",
-		progname, progname, progname, progname, progname);
+		"\"modprobe qcow2\" first.\n"
+		"\n"
+		"Exit status: 0 success, 1 failure, 2 a bad command line.\n",
+		progname, progname, progname);
+}
+
+/* The loaded module's MODULE_VERSION, or why it is not known. */
+static const char *module_version(char *buf, size_t len)
+{
+	FILE *f = fopen("/sys/module/qcow2/version", "re");
+	bool ok = f && fgets(buf, len, f);
+
+	if (f)
+		fclose(f);
+	if (!ok)
+		return "unknown (a module older than 0.16.0)";
+	buf[strcspn(buf, "\n")] = 0;
+	return buf;
 }
 
 static int cmd_version(int argc, char **argv)
 {
 	struct qcow2_version v;
+	char mv[64];
 	int fd;
 
 	(void)argv;
@@ -58,16 +79,19 @@ static int cmd_version(int argc, char **argv)
 		return 1;
 	}
 	close(fd);
+	printf("qcow2ctl version: %s\n", QCOW2_VERSION);
+	printf("module version: %s\n", module_version(mv, sizeof(mv)));
 	printf("module ABI version: %u\n", v.abi_version);
 	printf("qcow2ctl ABI version: %u\n", QCOW2_ABI_VERSION);
-	printf("module features: 0x%llx%s%s%s%s%s%s\n",
+	printf("module features: 0x%llx%s%s%s%s%s%s%s\n",
 	       (unsigned long long)v.features,
 	       v.features & QCOW2_FEATURE_CREATE ? " create" : "",
 	       v.features & QCOW2_FEATURE_ATTACH ? " attach" : "",
 	       v.features & QCOW2_FEATURE_COMPRESSED ? " compressed" : "",
 	       v.features & QCOW2_FEATURE_BACKING ? " backing" : "",
 	       v.features & QCOW2_FEATURE_LEVEL_STATE ? " level-state" : "",
-	       v.features & QCOW2_FEATURE_DISCARD ? " discard" : "");
+	       v.features & QCOW2_FEATURE_DISCARD ? " discard" : "",
+	       v.features & QCOW2_FEATURE_IMAGE_ID ? " image-id" : "");
 	if (v.abi_version != QCOW2_ABI_VERSION) {
 		fprintf(stderr, "%s: module and qcow2ctl ABI versions differ; rebuild both from one tree\n",
 			progname);
@@ -85,6 +109,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
 	    !strcmp(argv[1], "-h")) {
 		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("%s %s\n", progname, QCOW2_VERSION);
 		return 0;
 	}
 	if (!strcmp(argv[1], "version"))

@@ -136,5 +136,6 @@ layout $G 65536 2 16 off backing=base.qcow2
 layout $G 65536 3 16 metadata extl2 backing=base.qcow2 format=qcow2
 
 "$here/chain.sh" || failed=1
+"$here/cli.sh" || failed=1
 
 exit $failed

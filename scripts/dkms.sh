@@ -1,0 +1,109 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# dkms.sh install [KERNEL...]   copy the module's source to
+#                               /usr/src/qcow2-VERSION, add it to DKMS and
+#                               build and install it for each KERNEL
+#                               (default: every kernel whose headers are
+#                               installed); new kernels get it from DKMS's
+#                               own hooks from then on
+# dkms.sh uninstall             remove every build and the source
+# dkms.sh source DIR            the tree DKMS builds from, in DIR (the
+#                               Debian package installs the same)
+# dkms.sh test OUT              DKMS builds the module for each supported
+#                               kernel (Debian's 6.1 and 6.12), with its
+#                               own trees under OUT (the system's DKMS state
+#                               is not touched); the modules land in
+#                               OUT/KERNELRELEASE/qcow2.ko for the guests
+#
+# The version is the one in VERSION; dkms.conf must say the same.
+
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+version=$(cat "$QCOW2_TOP/VERSION")
+name=qcow2
+
+conf_version=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$QCOW2_TOP/dkms.conf")
+[ "$conf_version" = "$version" ] ||
+	die "dkms.conf says version '$conf_version', VERSION says '$version'"
+
+# source DIR: the files DKMS needs, and only those.
+source_tree() {
+	local dir=$1
+	mkdir -p "$dir"
+	(cd "$QCOW2_TOP" &&
+	 cp --parents Kbuild VERSION dkms.conf driver/*.c driver/*.h uapi/linux/qcow2.h "$dir")
+}
+
+# Kernels whose headers are installed.
+kernels_with_headers() {
+	local d
+	for d in /lib/modules/*/build; do
+		[ -e "$d/Makefile" ] && basename "$(dirname "$d")"
+	done
+}
+
+cmd=${1:-}
+shift || true
+case $cmd in
+install)
+	[ "$(id -u)" = 0 ] || die "dkms-install needs root"
+	command -v dkms > /dev/null || die "dkms is not installed (apt-get install dkms)"
+	src=/usr/src/$name-$version
+	rm -rf "$src"
+	source_tree "$src"
+	dkms status -m "$name" -v "$version" | grep -q . ||
+		dkms add -m "$name" -v "$version"
+	[ $# -gt 0 ] || set -- $(kernels_with_headers)
+	[ $# -gt 0 ] || die "no kernel headers installed: install linux-headers-\$(uname -r)"
+	for k in "$@"; do
+		log "building and installing $name $version for $k"
+		dkms install -m "$name" -v "$version" -k "$k"
+	done
+	;;
+uninstall)
+	[ "$(id -u)" = 0 ] || die "dkms-uninstall needs root"
+	if dkms status -m "$name" -v "$version" | grep -q .; then
+		dkms remove -m "$name" -v "$version" --all
+	fi
+	rm -rf "/usr/src/$name-$version"
+	;;
+source)
+	source_tree "${1:?usage: dkms.sh source DIR}"
+	;;
+test)
+	out=${1:?usage: dkms.sh test OUT}
+	command -v dkms > /dev/null || die "dkms is not installed (make deps)"
+	rm -rf "$out"
+	mkdir -p "$out/src" "$out/tree"
+	out=$(cd "$out" && pwd)
+	source_tree "$out/src/$name-$version"
+	opts=(--sourcetree "$out/src" --dkmstree "$out/tree")
+	dkms add "${opts[@]}" -m "$name" -v "$version" > "$out/add.log" 2>&1 ||
+		{ cat "$out/add.log" >&2; die "dkms add failed"; }
+	for krel in $(stock_kernels); do
+		log "dkms build for $krel"
+		if ! dkms build "${opts[@]}" -m "$name" -v "$version" -k "$krel" \
+			> "$out/build-$krel.log" 2>&1; then
+			cat "$out/build-$krel.log" >&2
+			die "dkms build for $krel failed"
+		fi
+		mod=$(find "$out/tree/$name/$version/$krel" -name "$name.ko*" | head -1)
+		[ -n "$mod" ] || die "dkms build for $krel left no module"
+		mkdir -p "$out/$krel"
+		case $mod in
+		*.xz) xz -dc "$mod" > "$out/$krel/$name.ko" ;;
+		*.zst) zstd -qdc "$mod" > "$out/$krel/$name.ko" ;;
+		*) cp "$mod" "$out/$krel/$name.ko" ;;
+		esac
+		v=$(modinfo -F version "$out/$krel/$name.ko")
+		[ "$v" = "$version" ] || die "the module DKMS built for $krel says version '$v'"
+		echo "$out/$krel/$name.ko"
+	done
+	;;
+*)
+	sed -n '4,20s/^# \{0,1\}//p' "$0" >&2
+	exit 2
+	;;
+esac
