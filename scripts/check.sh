@@ -158,6 +158,10 @@ fi
 section "unit tests (host)"
 tap "unit" selftests/unit/run.sh
 
+# Before the guests: selftests/packages.sh boots into what this installs.
+section "packages: make deb, lintian, install with DKMS (host)"
+tap "install" scripts/install-test.sh
+
 section "fuzzing regression (host)"
 tap "fuzz" selftests/fuzz/run.sh
 
