@@ -835,11 +835,14 @@ static int image_identify(struct qcow2_dev *q)
 static void announce(struct qcow2_dev *q)
 {
 	char dev[40], ino[40];
-	char *envp[] = { dev, ino, NULL };
+	char *envp[3];
 
 	snprintf(dev, sizeof(dev), "QCOW2_IMAGE_DEV=%u:%u",
 		 MAJOR(q->image_dev), MINOR(q->image_dev));
 	snprintf(ino, sizeof(ino), "QCOW2_IMAGE_INODE=%llu", q->image_ino);
+	envp[0] = dev;
+	envp[1] = ino;
+	envp[2] = NULL;
 	kobject_uevent_env(&disk_to_dev(q->disk)->kobj, KOBJ_CHANGE, envp);
 }
 

@@ -18,6 +18,8 @@
 # once.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/image_checks.sh"
+# Every image's qcow2ctl info as qemu-img info, too.
+INFO_TOOL=$QCOW2CTL
 
 module_load
 scratch_setup

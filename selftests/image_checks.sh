@@ -3,6 +3,25 @@
 # tests (images written by mkimage) and the guest tests (images written by
 # the kernel). Source it.
 
+# info_as_qemu QCOW2CTL IMG: prints how "QCOW2CTL info IMG" differs from
+# "qemu-img info IMG", in text (qemu-img's lines, before qcow2ctl's own
+# section) and in JSON (qemu-img's keys, with its values); nothing if not.
+info_as_qemu() {
+	local tool=$1 img=$2 ours theirs
+	ours=$("$tool" info "$img" 2>&1 | sed '/^qcow2ctl:$/,$d')
+	theirs=$(qemu-img info "$img" 2>&1)
+	[ "$ours" = "$theirs" ] ||
+		echo "info: $(diff <(echo "$theirs") <(echo "$ours") | tr '\n' '|')"
+	ours=$("$tool" info --json "$img" 2>&1 | jq -S 'del(."backing-chain",
+		."backing-chain-error", ."qcow2-version", ."file-length", ."l1-size",
+		."snapshot-count", ."incompatible-features", ."compatible-features",
+		."autoclear-features", ."snapshots-error") |
+		if .snapshots then .snapshots |= map(del(."disk-size")) else . end')
+	theirs=$(qemu-img info --output=json "$img" | jq -S .)
+	[ -n "$ours" ] && [ "$ours" = "$theirs" ] ||
+		echo "info --json: $(diff <(echo "$theirs") <(echo "$ours") | tr '\n' '|')"
+}
+
 # check_new_image IMG SIZE CLUSTER VERSION REFBITS MODE [extl2] [lazy] [backing=NAME]
 #
 # Prints why IMG is not the image "qcow2ctl create" should make for these
@@ -103,6 +122,10 @@ check_new_image() {
 			[ "$extents" -le $(( size / (128 << 20) + 16 )) ] ||
 				why+=" fragmented: $extents extents"
 		fi
+	fi
+	if [ -n "${INFO_TOOL:-}" ]; then
+		out=$(info_as_qemu "$INFO_TOOL" "$img")
+		[ -z "$out" ] || why+=" qcow2ctl $out"
 	fi
 	[ -z "$why" ] && return 0
 	echo "$why"

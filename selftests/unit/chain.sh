@@ -20,6 +20,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 Q=${QCOW2CTL:-$here/qcow2ctl}
 FAKE=$here/fake_control.so
+. "$here/../image_checks.sh"
 # fake_control.so comes before the sanitizer runtime in the link order.
 export ASAN_OPTIONS=verify_asan_link_order=0
 
@@ -320,25 +321,14 @@ n=$(sed -n '/^Snapshot list:/,$p' <<< "$out" | grep -cE '^[0-9]+ ')
 check "snapshots: text list" "$([ "$n" = 5 ] &&
 	grep -qE '^2 +with spaces +0 B [0-9-]+ [0-9:]+ +00:00:00.000 +0$' <<< "$out" || oneline "$out")"
 
-# qemu-img's own text and JSON, for images made by the kernel's create
+# qemu-img's own text and JSON (image_checks.sh), for images made by the kernel's create
 # code (mkimage) with every option, and by qemu-img with what create does
 # not make (zstd, snapshots, a dirty or corrupt image, a relative backing
 # file name): info prints qemu-img info's lines, then its own; --json has
 # qemu-img's keys with qemu-img's values (the disk usage aside: "actual-size"
 # and "disk size" follow the file's blocks, which both read the same).
 as_qemu() { # NAME IMAGE
-	local name=$1 img=$2 ours theirs
-	ours=$("$Q" info "$img" | sed '/^qcow2ctl:$/,$d')
-	theirs=$(qemu-img info "$img")
-	check "info as qemu-img: $name" "$([ "$ours" = "$theirs" ] ||
-		oneline "$(diff <(echo "$theirs") <(echo "$ours"))")"
-	ours=$("$Q" info --json "$img" | jq -S 'del(."backing-chain", ."backing-chain-error",
-		."qcow2-version", ."file-length", ."l1-size", ."snapshot-count",
-		."incompatible-features", ."compatible-features", ."autoclear-features",
-		."snapshots-error") | if .snapshots then .snapshots |= map(del(."disk-size")) else . end')
-	theirs=$(qemu-img info --output=json "$img" | jq -S .)
-	check "info --json as qemu-img: $name" "$([ -n "$ours" ] && [ "$ours" = "$theirs" ] ||
-		oneline "$(diff <(echo "$theirs") <(echo "$ours"))")"
+	check "info as qemu-img: $1" "$(info_as_qemu "$Q" "$2")"
 }
 MKIMAGE=$here/mkimage
 mkimg() { # NAME ARGS...: an image made by the kernel's create code

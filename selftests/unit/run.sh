@@ -92,6 +92,8 @@ failed=0
 QCOW2_FIXTURES=$fixtures QCOW2_COMPRESSED=$comp "$here/format_test" || failed=1
 "$here/args_test" || failed=1
 . "$here/../image_checks.sh"
+# Every layout's info as qemu-img's, too.
+INFO_TOOL=$here/qcow2ctl
 # layout SIZE CLUSTER VERSION REFBITS MODE [extl2] [lazy] [backing=] [format=]
 layout() {
 	local name="layout: $*" img=$tmp/img.qcow2 why
