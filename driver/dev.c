@@ -809,22 +809,20 @@ static const char *image_path(struct qcow2_dev *q, char *buf, int len)
 }
 
 /*
- * The image's device and inode as userspace sees them (stat(2): on
- * overlayfs or btrfs they are not the inode's own), for udev's links and
- * qcow2ctl's "is in use by".
+ * The image's device and inode as userspace sees them (st_dev and st_ino
+ * of stat(2): on overlayfs or btrfs they are not the inode's own), for
+ * udev's links and qcow2ctl's "is in use by". Information only: if the
+ * file system cannot say, both stay 0 ("unknown") and the attach goes on.
  */
-static int image_identify(struct qcow2_dev *q)
+static void image_identify(struct qcow2_dev *q)
 {
 	struct kstat st;
-	int ret;
 
-	ret = vfs_getattr(&q->file->f_path, &st, STATX_INO,
-			  AT_STATX_SYNC_AS_STAT);
-	if (ret)
-		return ret;
+	if (vfs_getattr_nosec(&q->file->f_path, &st, STATX_INO,
+			      AT_STATX_SYNC_AS_STAT))
+		return;
 	q->image_dev = st.dev;
 	q->image_ino = st.ino;
-	return 0;
 }
 
 /*
@@ -924,7 +922,7 @@ static ssize_t name##_show(struct device *dev,				\
 }									\
 static DEVICE_ATTR_RO(name)
 
-/* MAJ:MIN of the file system holding the image, as in /proc/self/mountinfo. */
+/* The image file's st_dev, as stat(2) reports it, as MAJ:MIN. */
 static ssize_t image_dev_show(struct device *dev,
 			      struct device_attribute *attr, char *buf)
 {
@@ -1354,11 +1352,7 @@ static int qcow2_attach(struct file *file, struct qcow2_attach *a,
 		goto free;
 	}
 	q->use_dio = can_use_dio(q->file);
-	ret = image_identify(q);
-	if (ret) {
-		pr_err("attach %pD: cannot stat the file: %d\n", file, ret);
-		goto free;
-	}
+	image_identify(q);
 	ret = qcow2_image_lock(q->file, !ro, &holder);
 	if (ret) {
 		pr_err("attach %pD: image is in use by another process (%s lock held): stop it (QEMU, qemu-nbd, qemu-img) or detach the device that has it, then attach again\n",

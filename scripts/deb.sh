@@ -20,11 +20,13 @@ src=$out/qcow2-$version
 mkdir -p "$src"
 out=$(cd "$out" && pwd)
 src=$out/qcow2-$version
-# The tree as git sees it (committed or not), without build outputs.
+# The tree as git sees it (committed or not), without build outputs; a
+# file deleted but not yet committed is listed, and left out.
 (cd "$QCOW2_TOP" && git ls-files -z --cached --others --exclude-standard |
-	xargs -0 cp --parents -t "$src" 2> /dev/null) ||
+	while IFS= read -rd '' f; do
+		[ -e "$f" ] && printf '%s\0' "$f"
+	done | xargs -0 cp --parents -t "$src") ||
 	die "cannot copy the source tree"
-# A file deleted but not yet committed is listed and missing: not copied.
 
 log "dpkg-buildpackage in $src"
 if ! (cd "$src" && dpkg-buildpackage -us -uc -b) > "$out/build.log" 2>&1; then

@@ -33,6 +33,13 @@ source_tree() {
 	 cp --parents Kbuild VERSION dkms.conf driver/*.c driver/*.h uapi/linux/qcow2.h "$dir")
 }
 
+# The qcow2-dkms package owns this source: apt, not make, removes it.
+owned_by_package() {
+	if command -v dpkg-query > /dev/null && dpkg-query -S "$1" > /dev/null 2>&1; then
+		die "$1 belongs to the qcow2-dkms package: use apt to install or remove it"
+	fi
+}
+
 # Kernels whose headers are installed.
 kernels_with_headers() {
 	local d
@@ -48,20 +55,32 @@ install)
 	[ "$(id -u)" = 0 ] || die "dkms-install needs root"
 	command -v dkms > /dev/null || die "dkms is not installed (apt-get install dkms)"
 	src=/usr/src/$name-$version
+	owned_by_package "$src"
+	# Installed before (the same version, maybe other code): DKMS would
+	# keep the old build ("already installed"), so it goes first.
+	# (Not "| grep -q": with pipefail, dkms's SIGPIPE would fail it.)
+	if [ -n "$(dkms status -m "$name" -v "$version")" ]; then
+		dkms remove -m "$name" -v "$version" --all
+	fi
 	rm -rf "$src"
 	source_tree "$src"
-	# (Not "| grep -q": with pipefail, dkms's SIGPIPE would fail it.)
-	[ -n "$(dkms status -m "$name" -v "$version")" ] ||
-		dkms add -m "$name" -v "$version"
+	dkms add -m "$name" -v "$version"
 	[ $# -gt 0 ] || set -- $(kernels_with_headers)
 	[ $# -gt 0 ] || die "no kernel headers installed: install linux-headers-\$(uname -r)"
 	for k in "$@"; do
 		log "building and installing $name $version for $k"
-		dkms install -m "$name" -v "$version" -k "$k"
+		rc=0
+		dkms install -m "$name" -v "$version" -k "$k" || rc=$?
+		case $rc in
+		0) ;;
+		77) log "skipped $k: the driver needs 6.1 or later (dkms.conf BUILD_EXCLUSIVE_KERNEL)" ;;
+		*) die "dkms install for $k failed" ;;
+		esac
 	done
 	;;
 uninstall)
 	[ "$(id -u)" = 0 ] || die "dkms-uninstall needs root"
+	owned_by_package "/usr/src/$name-$version"
 	if [ -n "$(dkms status -m "$name" -v "$version")" ]; then
 		dkms remove -m "$name" -v "$version" --all
 	fi

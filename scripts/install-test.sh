@@ -22,6 +22,21 @@ set -uo pipefail
 out=${1:-$QCOW2_TOP/build/pkgroot}
 version=$(cat "$QCOW2_TOP/VERSION")
 [ "$(id -u)" = 0 ] || die "needs root"
+# Every mount below lives in a mount namespace of this run's own: killed
+# or not, none is left on the host (where a later "rm -r" of OUT could go
+# down a bind of /dev).
+if [ -z "${QCOW2_INSTALL_TEST_NS:-}" ]; then
+	QCOW2_INSTALL_TEST_NS=1 exec unshare --mount --propagation private "$0" "$@"
+fi
+# Left by an older run outside a namespace: never removed through.
+if findmnt -rno TARGET | grep -qF "$out/"; then
+	die "mounts under $out are left from an earlier run: umount them first"
+fi
+# A DKMS registration on the host would be copied into the roots, and the
+# installs would find qcow2 there already.
+if [ -n "$(dkms status qcow2 2> /dev/null)" ]; then
+	die "qcow2 is registered with this machine's DKMS: make dkms-uninstall (or remove the package) first"
+fi
 failed=0
 mounts=()
 
@@ -37,7 +52,7 @@ check() { # NAME WHY: one TAP line; an empty WHY passes
 cleanup() {
 	local i
 	for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do
-		umount -l "${mounts[i]}" 2> /dev/null
+		umount "${mounts[i]}" || umount -l "${mounts[i]}"
 	done
 	mounts=()
 }
@@ -47,7 +62,7 @@ trap cleanup EXIT
 # go to OUT/NAME/upper), with /proc, /sys and /dev for the tools run inside.
 root() {
 	local d=$out/$1
-	rm -rf "$d"
+	rm -rf --one-file-system "$d"
 	mkdir -p "$d/upper" "$d/work" "$d/root"
 	r=$d/root
 	mount -t overlay overlay -o "lowerdir=/,upperdir=$d/upper,workdir=$d/work" \
@@ -64,7 +79,7 @@ root() {
 	done
 }
 
-rm -rf "$out"
+rm -rf --one-file-system "$out"
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
@@ -128,5 +143,5 @@ check "make dkms-uninstall removes every build and the source" \
 	   ! ls "$r"/lib/modules/*/updates/dkms/qcow2.ko* > /dev/null 2>&1 ||
 	   { tail -n 5 "$out/dkms-uninstall.log"; echo "$st"; } | tr '\n' '|')"
 cleanup
-rm -rf "$out/dkms" "$out/deb/work"
+rm -rf --one-file-system "$out/dkms" "$out/deb/work"
 exit $failed

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <linux/qcow2.h>
@@ -83,6 +84,7 @@ FIXTURE_TEARDOWN(dev)
 TEST_F(dev, attach_status_list_detach)
 {
 	struct qcow2_status s;
+	struct stat st;
 	struct qcow2_list l = { 0 };
 	__u32 idx, ids[4] = { 0 };
 
@@ -96,6 +98,22 @@ TEST_F(dev, attach_status_list_detach)
 	EXPECT_EQ(4 << 20, s.l2_cache_size);
 	EXPECT_EQ(1 << 20, s.refcount_cache_size);
 	EXPECT_NE(NULL, strstr(s.path, "/a.qcow2")) TH_LOG("path %s", s.path);
+	/* The image's identity: what fstat() of the file says. */
+	ASSERT_EQ(0, fstat(self->fd, &st));
+	EXPECT_EQ(st.st_ino, s.image_ino);
+	EXPECT_EQ(major(st.st_dev), s.image_dev_major);
+	EXPECT_EQ(minor(st.st_dev), s.image_dev_minor);
+	/* Out-only fields that were reserved: must be zero on input. */
+	memset(&s, 0, sizeof(s));
+	s.index = idx;
+	s.image_ino = 1;
+	EXPECT_EQ(-1, ioctl(self->ctl, QCOW2_IOC_STATUS, &s));
+	EXPECT_EQ(EINVAL, errno);
+	memset(&s, 0, sizeof(s));
+	s.index = idx;
+	s.image_dev_minor = 1;
+	EXPECT_EQ(-1, ioctl(self->ctl, QCOW2_IOC_STATUS, &s));
+	EXPECT_EQ(EINVAL, errno);
 
 	ASSERT_EQ(0, ioctl(self->ctl, QCOW2_IOC_LIST, &l));
 	EXPECT_EQ(1, l.count);

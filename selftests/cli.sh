@@ -96,7 +96,8 @@ grep -qF "is not attached" <<< "$out" || fail "detach of a detached image: $out"
 dev=$(attach a.qcow2) || fail "attach a.qcow2 again"
 dev2=$(attach b.qcow2) || fail "attach b.qcow2 again"
 "$QCOW2CTL" detach -D || fail "detach -D"
-[ -z "$("$QCOW2CTL" list)" ] || fail "devices left after detach -D: $("$QCOW2CTL" list)"
+out=$("$QCOW2CTL" list 2>&1) || fail "list after detach -D: $out"
+[ -z "$out" ] || fail "devices left after detach -D: $out"
 
 # udev: the rules make a by-qcow2-inode link, and it goes with the device.
 udevd=$(command -v systemd-udevd || echo /lib/systemd/systemd-udevd)
@@ -118,7 +119,9 @@ link=/dev/disk/by-qcow2-inode/$fsdev-$ino
 	fail "$link -> '$(readlink -f "$link")', want $dev; $(ls -l /dev/disk/by-qcow2-inode 2>&1)"
 props=$(udevadm info -q property "$dev")
 grep -qx "QCOW2_IMAGE=$SCRATCH/a.qcow2" <<< "$props" || fail "udev properties: $props"
-"$QCOW2CTL" detach "$dev" || fail "detach under udev"
+# The link names the device for qcow2ctl too.
+[ "$("$QCOW2CTL" list -n -O NAME "$link")" = "$dev" ] || fail "list $link"
+"$QCOW2CTL" detach "$link" || fail "detach by the udev link"
 udevadm settle --timeout=60
 [ ! -e "$link" ] || fail "$link left after the detach"
 exit 0

@@ -94,3 +94,28 @@ int parse_device(const char *s, uint32_t *index)
 	*index = v;
 	return 0;
 }
+
+/*
+ * A device named on the command line: "/dev/qcow2N", "qcow2N", "N", or
+ * any path to the device node (a /dev/disk/by-qcow2-inode/ link, say).
+ * Partitions name their disk. 0, or -1 if @s names no qcow2 device.
+ */
+int device_arg(const char *s, uint32_t *index)
+{
+	char *real;
+	int ret;
+	struct stat st;
+
+	if (!parse_device(s, index))
+		return 0;
+	if (stat(s, &st) || !S_ISBLK(st.st_mode))
+		return -1;
+	real = realpath(s, NULL);
+	if (!real)
+		return -1;
+	/* qcow2NpM: the disk is qcow2N. */
+	real[strcspn(real + 5, "p") + 5] = 0;
+	ret = strncmp(real, "/dev/", 5) ? -1 : parse_device(real, index);
+	free(real);
+	return ret;
+}

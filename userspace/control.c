@@ -90,16 +90,18 @@ int get_status(int ctl, uint32_t index, struct qcow2_status *s)
 
 /*
  * Whether the device of status @s shows the file @st: by the identity the
- * module reports (@id, QCOW2_FEATURE_IMAGE_ID), else by the path it
- * reports, which may have been renamed or unlinked since.
+ * module took at attach (@id, QCOW2_FEATURE_IMAGE_ID; 0 if it could not),
+ * which holds when the file is renamed or unlinked, or else by what is at
+ * the path the module reports now (an identity can go stale: an NFS
+ * remount, an overlayfs copy-up).
  */
 bool status_is_file(const struct qcow2_status *s, bool id, const struct stat *st)
 {
 	struct stat now;
 
-	if (id)
-		return s->image_ino == st->st_ino &&
-		       makedev(s->image_dev_major, s->image_dev_minor) == st->st_dev;
+	if (id && s->image_ino && s->image_ino == st->st_ino &&
+	    makedev(s->image_dev_major, s->image_dev_minor) == st->st_dev)
+		return true;
 	return !stat(s->path, &now) && now.st_dev == st->st_dev &&
 	       now.st_ino == st->st_ino;
 }

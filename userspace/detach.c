@@ -54,7 +54,7 @@ static int detach_target(int ctl, const char *arg, uint32_t *index)
 	struct stat st;
 	int holder;
 
-	if (!parse_device(arg, index))
+	if (!device_arg(arg, index))
 		return 0;
 	if (stat(arg, &st)) {
 		fprintf(stderr, "%s: %s: %s\n", progname, arg, strerror(errno));

@@ -686,9 +686,16 @@ int cmd_info(int argc, char **argv)
 	 * A qcow2 device name is a device (qcow2N names one even when no
 	 * such file is here); anything else is an image file.
 	 */
-	if (parse_device(arg, &index) ||
-	    (!stat(arg, &st) && !S_ISBLK(st.st_mode)))
+	if (!stat(arg, &st) && !S_ISBLK(st.st_mode))
 		return info_image(arg, json, &o);
+	if (device_arg(arg, &index)) {
+		if (!stat(arg, &st))
+			fprintf(stderr, "%s: %s is a block device, not a qcow2 device (/dev/qcow2N)\n",
+				progname, arg);
+		else
+			return info_image(arg, json, &o);	/* says why */
+		return 1;
+	}
 	if (chain_opts) {
 		fprintf(stderr, "%s: --backing-format and --backing-chain are for image files: a device's chain was fixed when it was attached\n",
 			progname);

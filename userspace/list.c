@@ -118,7 +118,7 @@ static const struct column columns[] = {
 	{ "CORRUPT", COL_BOOL, "found corrupt: writes refused", col_corrupt },
 	{ "IMAGE", COL_STR, "image file", col_image },
 	{ "MAJ:MIN", COL_STR, "the device's major:minor", col_majmin },
-	{ "IMAGE-MAJ:MIN", COL_STR, "major:minor of the image file's file system", col_image_majmin },
+	{ "IMAGE-MAJ:MIN", COL_STR, "the image file's st_dev (stat(2)), as major:minor", col_image_majmin },
 	{ "IMAGE-INO", COL_NUM, "inode number of the image file", col_image_ino },
 	{ "CLUSTER", COL_NUM, "cluster size in bytes", col_cluster },
 	{ "VERSION", COL_NUM, "qcow2 version of the image", col_version },
@@ -292,7 +292,7 @@ static int list_parse(int argc, char **argv, struct list_opts *o)
 		if (!o->devices)
 			return 1;
 		for (; optind < argc; optind++) {
-			if (parse_device(argv[optind], &o->devices[o->ndevices])) {
+			if (device_arg(argv[optind], &o->devices[o->ndevices])) {
 				fprintf(stderr, "%s: '%s' is not a qcow2 device name (/dev/qcow2N)\n",
 					progname, argv[optind]);
 				return 2;
@@ -363,6 +363,8 @@ static void print_json(const struct list_opts *o, struct row *rows, int n)
 				json_bool(&j, key, num);
 			else if (col->type == COL_NUM && *buf)
 				json_u64(&j, key, num);
+			else if (col->type == COL_NUM || !*buf)
+				json_null(&j, key);	/* not known */
 			else
 				json_string(&j, key, buf);
 		}

@@ -226,3 +226,9 @@ void json_bool(struct json *j, const char *key, bool v)
 	json_member(j, key);
 	fputs(v ? "true" : "false", j->f);
 }
+
+void json_null(struct json *j, const char *key)
+{
+	json_member(j, key);
+	fputs("null", j->f);
+}

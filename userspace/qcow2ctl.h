@@ -38,6 +38,7 @@ extern const char *progname;
 int parse_size(const char *s, uint64_t *out);
 int parse_format_opt(const char *arg, struct chain_opts *o);
 int parse_device(const char *s, uint32_t *index);
+int device_arg(const char *s, uint32_t *index);
 
 /* output.c */
 void size_str(uint64_t v, char *buf, size_t len);
@@ -69,6 +70,7 @@ void json_end(struct json *j);
 void json_string(struct json *j, const char *key, const char *v);
 void json_u64(struct json *j, const char *key, uint64_t v);
 void json_bool(struct json *j, const char *key, bool v);
+void json_null(struct json *j, const char *key);
 
 /* control.c */
 int open_control(void);

@@ -202,6 +202,28 @@ check "list --output-all -J: every column, as JSON" \
 fake list -j "$tmp/other-name.qcow2" -n -O NAME
 check "list -j IMAGE finds the device under another name of the file" \
 	"$([ "$rc" = 0 ] && [ "$out" = /dev/qcow20 ] || oneline "$out")"
+# Renamed since the attach (the module reports the old path): found by
+# the identity the module took; a module without identities (no
+# QCOW2_FEATURE_IMAGE_ID, 0x40) falls back to the path, which then misses
+# it, but finds a file by its path.
+mv "$tmp/other-name.qcow2" "$tmp/renamed.qcow2"
+ident="$(stat -c '%Hd:%Ld:%i' "$tmp/renamed.qcow2")"
+FAKE_QCOW2_LEVELS="qcow2:$tmp/gone.qcow2" FAKE_QCOW2_IDENTITY=$ident fake list -j "$tmp/renamed.qcow2" -n -O NAME
+check "list -j finds a renamed image by the identity the module reports" \
+	"$([ "$rc" = 0 ] && [ "$out" = /dev/qcow20 ] || oneline "$out")"
+FAKE_QCOW2_FEATURES=0x3f FAKE_QCOW2_LEVELS="qcow2:$tmp/gone.qcow2" FAKE_QCOW2_IDENTITY=$ident \
+	fake list -j "$tmp/renamed.qcow2" -n -O NAME
+check "list -j without identities cannot know a renamed image" \
+	"$([ "$rc" = 0 ] && [ -z "$out" ] || oneline "$out")"
+FAKE_QCOW2_FEATURES=0x3f fake list -j "$tmp/renamed.qcow2" -n -O NAME,IMAGE-INO -J
+check "list -j without identities matches by path; IMAGE-INO is null" \
+	"$(jq -e '.qcow2devices == [{"name": "/dev/qcow20", "image-ino": null}]' <<< "$out" > /dev/null ||
+	   oneline "$out")"
+FAKE_QCOW2_IDENTITY="1:2:3" fake list -j "$tmp/renamed.qcow2" -n -O NAME
+check "list -j falls back to the path when the identity is stale" \
+	"$([ "$rc" = 0 ] && [ "$out" = /dev/qcow20 ] || oneline "$out")"
+mv "$tmp/renamed.qcow2" "$tmp/other-name.qcow2"
+
 fake list -j "$tmp/raw.img"
 check "list -j IMAGE of a file not attached lists nothing" \
 	"$([ "$rc" = 0 ] && [ -z "$out" ] || oneline "$out")"

@@ -17,6 +17,8 @@
  *                        QCOW2_IOC_LEVEL: "FORMAT:PATH,...", the image first
  *   FAKE_QCOW2_SNAPSHOT  level 0's @snapshot (with QCOW2_STATE_SNAPSHOT)
  *   FAKE_QCOW2_CORRUPT   the level QCOW2_IOC_LEVEL reports with QCOW2_STATE_CORRUPT
+ *   FAKE_QCOW2_IDENTITY  "MAJOR:MINOR:INODE" QCOW2_IOC_STATUS reports for the
+ *                        image (default: stat() of its path now)
  *
  * QCOW2_IOC_LIST reports /dev/qcow20 when FAKE_QCOW2_LEVELS is set, and
  * QCOW2_IOC_DETACH of it is logged to FAKE_QCOW2_LOG.
@@ -182,7 +184,13 @@ static int fake_status(struct qcow2_status *s)
 	s->refcount_bits = 16;
 	s->size = 1 << 20;
 	memcpy(s->path, l.path, sizeof(s->path));
-	if (!stat(l.path, &st)) {
+	if (getenv("FAKE_QCOW2_IDENTITY")) {
+		unsigned long long ino = 0;
+
+		sscanf(getenv("FAKE_QCOW2_IDENTITY"), "%u:%u:%llu",
+		       &s->image_dev_major, &s->image_dev_minor, &ino);
+		s->image_ino = ino;
+	} else if (!stat(l.path, &st)) {
 		s->image_dev_major = major(st.st_dev);
 		s->image_dev_minor = minor(st.st_dev);
 		s->image_ino = st.st_ino;

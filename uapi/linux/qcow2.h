@@ -308,9 +308,10 @@ struct qcow2_detach {
  *	out of the image file when it can (modules with %QCOW2_FEATURE_DISCARD).
  * @reused_clusters: out: free clusters inside the image file handed out
  *	again (modules with %QCOW2_FEATURE_DISCARD).
- * @image_dev_major: out: major number of the device holding the image
- *	file, as stat(2) reports it at attach (modules with
- *	%QCOW2_FEATURE_IMAGE_ID; else 0).
+ * @image_dev_major: out: major number of the image file's st_dev, as
+ *	stat(2) reports it at attach (modules with %QCOW2_FEATURE_IMAGE_ID;
+ *	0 with @image_ino 0 when the file system could not say, or from older
+ *	modules).
  * @image_dev_minor: out: its minor number.
  * @image_ino: out: the image file's inode number, as stat(2) reports it.
  * @path: out: path of the image file, NUL-terminated (as d_path() has it:
