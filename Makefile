@@ -26,7 +26,7 @@
 #   make dkms-install   the module's source to /usr/src/qcow2-VERSION, built
 #                       and installed by DKMS for every kernel with headers,
 #                       and rebuilt by DKMS for each new kernel
-#   make dkms-uninstall
+#   make dkms-uninstall  undoes it (the module's builds, its source, the tool)
 #   make deb            the Debian packages qcow2-dkms and qcow2ctl, with
 #                       dpkg-buildpackage, checked by lintian, in build/deb/
 #   make clean
@@ -155,8 +155,14 @@ install-tools: qcow2ctl
 dkms-install: install-tools
 	scripts/dkms.sh install
 
+uninstall-tools:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/qcow2ctl $(DESTDIR)$(PREFIX)/share/man/man8/qcow2ctl.8 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/qcow2ctl \
+		$(DESTDIR)$(UDEVDIR)/rules.d/60-qcow2.rules
+
 dkms-uninstall:
 	scripts/dkms.sh uninstall
+	$(MAKE) uninstall-tools
 
 deb:
 	scripts/deb.sh
@@ -178,4 +184,4 @@ clean:
 		selftests/unit/qcow2ctl selftests/unit/fake_control.so selftests/unit/args_test
 	$(MAKE) -s -C selftests clean
 
-.PHONY: all module splat qcow2ctl tools unit-build unit fuzz-build fuzz fuzz-images deps install install-tools dkms-install dkms-uninstall deb check check-full demo bench clean
+.PHONY: all module splat qcow2ctl tools unit-build unit fuzz-build fuzz fuzz-images deps install install-tools uninstall-tools dkms-install dkms-uninstall deb check check-full demo bench clean

@@ -138,9 +138,10 @@ check "make dkms-install builds and installs for every kernel with headers" \
 chroot "$r" sh -c 'cd /var/tmp/src && make -s dkms-uninstall' > "$out/dkms-uninstall.log" 2>&1
 rc=$?
 st=$(chroot "$r" dkms status 2>&1 | grep qcow2)
-check "make dkms-uninstall removes every build and the source" \
+check "make dkms-uninstall removes every build, the source and the tool" \
 	"$([ "$rc" = 0 ] && [ -z "$st" ] && [ ! -e "$r/usr/src/qcow2-$version" ] &&
-	   ! ls "$r"/lib/modules/*/updates/dkms/qcow2.ko* > /dev/null 2>&1 ||
+	   ! ls "$r"/lib/modules/*/updates/dkms/qcow2.ko* > /dev/null 2>&1 &&
+	   [ ! -e "$r/usr/local/sbin/qcow2ctl" ] && [ ! -e "$r/lib/udev/rules.d/60-qcow2.rules" ] ||
 	   { tail -n 5 "$out/dkms-uninstall.log"; echo "$st"; } | tr '\n' '|')"
 cleanup
 rm -rf --one-file-system "$out/dkms" "$out/deb/work"
