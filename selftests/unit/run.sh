@@ -92,11 +92,16 @@ failed=0
 QCOW2_FIXTURES=$fixtures QCOW2_COMPRESSED=$comp "$here/format_test" || failed=1
 "$here/args_test" || failed=1
 . "$here/../image_checks.sh"
-# Every layout's info as qemu-img's, too.
-INFO_TOOL=$here/qcow2ctl
 # layout SIZE CLUSTER VERSION REFBITS MODE [extl2] [lazy] [backing=] [format=]
 layout() {
-	local name="layout: $*" img=$tmp/img.qcow2 why
+	local name="layout: $*" img=$tmp/img.qcow2 why INFO_TOOL=
+	# qcow2ctl info held against qemu-img info too (image_checks.sh), on
+	# a representative of each option: 1 GiB with 16-bit refcounts in
+	# each cluster size and mode, version 2, and every layout with more
+	# options. (Each comparison costs most of a second here.)
+	if { [ "$1" = $((1 << 30)) ] && [ "$4" = 16 ]; } || [ "$3" = 2 ] || [ $# -gt 5 ]; then
+		INFO_TOOL=$here/qcow2ctl
+	fi
 	if ! "$here/mkimage" "$img" "$@" > /dev/null; then
 		why="mkimage failed"
 	else
