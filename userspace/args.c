@@ -113,9 +113,12 @@ int device_arg(const char *s, uint32_t *index)
 	real = realpath(s, NULL);
 	if (!real)
 		return -1;
-	/* qcow2NpM: the disk is qcow2N. */
-	real[strcspn(real + 5, "p") + 5] = 0;
-	ret = strncmp(real, "/dev/", 5) ? -1 : parse_device(real, index);
+	ret = -1;
+	/* Nodes live in /dev; qcow2NpM, a partition, names the disk qcow2N. */
+	if (!strncmp(real, "/dev/", 5)) {
+		real[5 + strcspn(real + 5, "p")] = 0;
+		ret = parse_device(real, index);
+	}
 	free(real);
 	return ret;
 }

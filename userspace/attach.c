@@ -268,11 +268,23 @@ static int attach_chain(struct attach_req *r)
 	return 0;
 }
 
+/* Whether a device shows the image already; if so, says which. */
+static bool attach_in_use(int ctl, const struct attach_req *r)
+{
+	int holder = find_holder(ctl, &r->st);
+
+	if (holder < 0)
+		return false;
+	fprintf(stderr, "%s: cannot attach %s: it is in use by /dev/" QCOW2_DEVICE_NAME "%d (%s detach /dev/" QCOW2_DEVICE_NAME "%d first)\n",
+		progname, r->image, holder, progname, holder);
+	return true;
+}
+
 int cmd_attach(int argc, char **argv)
 {
 	struct attach_req *r;
 	const char *hint;
-	int ctl = -1, err, ret, holder;
+	int ctl = -1, err, ret;
 
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -290,12 +302,8 @@ int cmd_attach(int argc, char **argv)
 	if (ctl < 0 || attach_check_module(ctl, r))
 		goto out;
 	/* Attached already: say where, before anything else is opened. */
-	holder = find_holder(ctl, &r->st);
-	if (holder >= 0) {
-		fprintf(stderr, "%s: cannot attach %s: it is in use by /dev/" QCOW2_DEVICE_NAME "%d (%s detach /dev/" QCOW2_DEVICE_NAME "%d first)\n",
-			progname, r->image, holder, progname, holder);
+	if (attach_in_use(ctl, r))
 		goto out;
-	}
 	if (attach_chain(r))
 		goto out;
 	if (ioctl(ctl, QCOW2_IOC_ATTACH, &r->a)) {
@@ -308,11 +316,8 @@ int cmd_attach(int argc, char **argv)
 		hint = !r->decoded && (err == EINVAL || err == EOPNOTSUPP ||
 				       err == EFBIG) ?
 		       r->why.msg : attach_hint(err, &r->a);
-		holder = err == EBUSY ? find_holder(ctl, &r->st) : -1;
-		if (holder >= 0)
-			fprintf(stderr, "%s: cannot attach %s: it is in use by /dev/" QCOW2_DEVICE_NAME "%d (%s detach /dev/" QCOW2_DEVICE_NAME "%d first)\n",
-				progname, r->image, holder, progname, holder);
-		else
+		/* Attached meanwhile, by someone else: say where. */
+		if (err != EBUSY || !attach_in_use(ctl, r))
 			fprintf(stderr, "%s: cannot attach %s: %s%s%s (the kernel log says why: dmesg)\n",
 				progname, r->image, strerror(err),
 				hint ? ": " : "", hint ? hint : "");
