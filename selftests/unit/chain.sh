@@ -31,16 +31,7 @@ chmod 755 "$tmp"
 d=$tmp/img
 mkdir "$d"
 failed=0
-
-# check NAME WHY: one TAP line; an empty WHY passes.
-check() {
-	if [ -z "$2" ]; then
-		echo "ok - $1"
-	else
-		echo "not ok - $1 # $2"
-		failed=1
-	fi
-}
+. "$here/tap.sh"
 
 # mk IMAGE [BACKING FORMAT]: a 1 MiB qcow2 image naming BACKING as it is
 # given (-u: qemu-img does not open it, so broken chains can be made).
@@ -52,14 +43,7 @@ mk() {
 	fi || { echo "Bail out! qemu-img create $*"; exit 1; }
 }
 
-# run ARGS...: qcow2ctl's output (both streams) in $out, its status in $rc.
-run() {
-	out=$("$Q" "$@" 2>&1)
-	rc=$?
-}
-
 levels() { grep '^backing file \[' <<< "$out"; }
-oneline() { tr '\n' '|' <<< "$1"; }
 
 # expect_chain NAME EXPECTED INFO-ARGS...: info succeeds and prints exactly
 # the "backing file [N]" lines EXPECTED.

@@ -25,19 +25,7 @@ trap 'rm -rf "$tmp"' EXIT
 chmod 755 "$tmp"
 failed=0
 
-check() { # NAME WHY: one TAP line; an empty WHY passes
-	if [ -z "$2" ]; then
-		echo "ok - $1"
-	else
-		echo "not ok - $1 # $2"
-		failed=1
-	fi
-}
-oneline() { tr '\n' '|' <<< "$1"; }
-run() { # ARGS...: qcow2ctl's output (both streams) in $out, status in $rc
-	out=$("$Q" "$@" 2>&1)
-	rc=$?
-}
+. "$here/tap.sh"
 fake() { # ARGS...: run, with the fake module
 	out=$(LD_PRELOAD=$FAKE "$Q" "$@" 2>&1)
 	rc=$?
@@ -231,6 +219,22 @@ fake list -j "$tmp/none.qcow2"
 expect "list -j of a missing file" 1 "$tmp/none.qcow2: No such file or directory"
 fake list /dev/qcow21
 expect "list DEVICE that is not attached" 1 "/dev/qcow21: not attached"
+if [ "$(id -u)" = 0 ]; then
+	# A block device node that is not a qcow2 device (loop's major).
+	mknod "$tmp/blk" b 7 0
+	fake list "$tmp/blk"
+	expect "list of another block device names the problem" 2 "'$tmp/blk' is not a qcow2 device name"
+	fake detach "$tmp/blk"
+	expect "detach of another block device names the problem" 1 \
+		"'$tmp/blk' is neither a qcow2 device (/dev/qcow2N) nor an image file"
+	fake info "$tmp/blk"
+	expect "info of another block device names the problem" 1 "$tmp/blk is a block device, not a qcow2 device"
+	rm "$tmp/blk"
+else
+	echo "ok - list of another block device names the problem # SKIP not root"
+	echo "ok - detach of another block device names the problem # SKIP not root"
+	echo "ok - info of another block device names the problem # SKIP not root"
+fi
 
 # A name with a space and a newline, in each output form.
 odd="$tmp/a b"$'\n'"c.qcow2"
