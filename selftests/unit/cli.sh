@@ -113,6 +113,18 @@ grep -q "^\.TH QCOW2CTL 8 .* \"qcow2 $version\"" "$man_page" || why+=" man page;
 	why+=" debian/changelog;"
 check "one version ($version) everywhere" "$why"
 
+# DKMS builds only for kernels driver/compat.h covers (6.1 on); others are
+# skipped, not failed. The same extended regex DKMS matches the release with.
+excl=$(sed -n 's/^BUILD_EXCLUSIVE_KERNEL="\(.*\)"$/\1/p' "$top/dkms.conf")
+why=
+for k in 6.1.0-57-amd64 6.12.117+deb12-amd64 6.19.0 7.0.1 10.2.0; do
+	[[ $k =~ $excl ]] || why+=" $k refused;"
+done
+for k in 5.10.0-33-amd64 6.0.12 4.19.0 3.16.0; do
+	[[ $k =~ $excl ]] && why+=" $k accepted;"
+done
+check "dkms.conf builds for 6.1 and later only" "$([ -n "$excl" ] || echo "no BUILD_EXCLUSIVE_KERNEL")$why"
+
 # --- Exit codes and errors without a module ------------------------------
 run bogus
 expect "an unknown command is a usage error" 2 "unknown command 'bogus'"
