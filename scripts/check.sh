@@ -143,9 +143,8 @@ debug_lane() {
 	local images=200
 	[ -n "${QCOW2_FULL:-}" ] && images=600
 	tap "fuzz-images" selftests/vm/fuzz-images.sh -k debug -n $images
-	# The stock kernels' cases too: this lane ends first when the debug
-	# kernel is cached, and is no longer than the main lane when it is
-	# built (README, How long).
+	# The stock kernels' cases too: with the debug kernel cached this
+	# lane ends some ten minutes before the main lane (README, How long).
 	section "the harness's own test, debug and stock kernels"
 	QCOW2_KERNELS="debug ${stock[*]}" tap "harness" selftests/vm/harness_test.sh
 	section "debug lane done"
